@@ -1,0 +1,24 @@
+"""Square matrix multiplication: C = A @ B, all three N x N."""
+
+import torch
+import torch.nn as nn
+
+N = 4096
+
+
+class Model(nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a @ b
+
+
+def get_inputs():
+    return [torch.randn(N, N), torch.randn(N, N)]
+
+
+def get_init_inputs():
+    return []
+
+
+CATEGORY = "matmul"
+DTYPES = ("float32", "float16")
+PRESETS = {"small": {"N": 128}, "heldout": {"N": 113}}

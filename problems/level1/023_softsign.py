@@ -1,0 +1,25 @@
+"""Softsign: x / (1 + |x|)."""
+
+import torch
+import torch.nn as nn
+
+BATCH = 8192
+DIM = 16384
+
+
+class Model(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / (1.0 + x.abs())
+
+
+def get_inputs():
+    return [torch.randn(BATCH, DIM)]
+
+
+def get_init_inputs():
+    return []
+
+
+CATEGORY = "activation"
+DTYPES = ("float32", "float16")
+PRESETS = {"small": {"BATCH": 128, "DIM": 512}, "heldout": {"BATCH": 97, "DIM": 1003}}

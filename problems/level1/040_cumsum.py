@@ -1,0 +1,24 @@
+"""Inclusive prefix sum along the last dimension."""
+
+import torch
+import torch.nn as nn
+
+BATCH = 16384
+LENGTH = 8192
+
+
+class Model(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(x, dim=-1)
+
+
+def get_inputs():
+    return [torch.randn(BATCH, LENGTH)]
+
+
+def get_init_inputs():
+    return []
+
+
+CATEGORY = "scan"
+PRESETS = {"small": {"BATCH": 64, "LENGTH": 1024}, "heldout": {"BATCH": 50, "LENGTH": 999}}

@@ -1,0 +1,37 @@
+"""Linear layer, subtract each row's mean, GELU. (Upstream's 'GEMM, max, subtract the mean,
+GELU' subtracts a mean over a dimension of size 1 and always returns zeros; this is the
+version that computes something.)"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BATCH = 2048
+IN_FEATURES = 4096
+OUT_FEATURES = 4096
+
+
+class Model(nn.Module):
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        return F.gelu(y - y.mean(dim=1, keepdim=True))
+
+
+def get_inputs():
+    return [torch.randn(BATCH, IN_FEATURES)]
+
+
+def get_init_inputs():
+    return [IN_FEATURES, OUT_FEATURES]
+
+
+CATEGORY = "fusion"
+DTYPES = ("float32", "float16")
+PRESETS = {
+    "small": {"BATCH": 64, "IN_FEATURES": 128, "OUT_FEATURES": 128},
+    "heldout": {"BATCH": 50, "IN_FEATURES": 100, "OUT_FEATURES": 130},
+}
