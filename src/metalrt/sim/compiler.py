@@ -23,6 +23,9 @@ How it compiles (and why):
                                       headers are on include/sanitize_ignore.txt); the shim's
                                       handlers end the launch with a LaunchError naming the line
   -fvisibility=hidden                 a library exports its two ABI functions only
+  -fstack-clash-protection            a frame larger than a fiber stack's guard page probes it
+                                      page by page, so an overflow faults on the guard instead of
+                                      writing into the neighbouring fiber's stack
   -mf16c -mavx2 -mfma (x86-64 CPUs that have them)  half conversions in hardware; exact results
   -Wl,-z,defs                         an undefined symbol is a build error, not a dlopen failure
 """
@@ -70,7 +73,7 @@ class HostCompiler:
     def base_flags(self) -> list[str]:
         flags = [
             "-std=c++17", "-O2", "-fPIC", "-fno-exceptions", "-fno-rtti", "-fno-math-errno",
-            "-fno-threadsafe-statics", "-fno-strict-aliasing", "-fvisibility=hidden",
+            "-fno-threadsafe-statics", "-fno-strict-aliasing", "-fvisibility=hidden", "-fstack-clash-protection",
             "-ffp-contract=off", "-Xclang", "-ffloat16-excess-precision=none",
             "-Xclang", "-fbfloat16-excess-precision=none", "-flax-vector-conversions=none",
             "-fwrapv", "-fsanitize=array-bounds,integer-divide-by-zero,shift-exponent",
