@@ -5,6 +5,7 @@
 // what it produces is a Library.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ class Kernel {
   virtual BindPolicy bind_policy() const = 0;
   // Encodes and submits (asynchronously where the backend is asynchronous).
   virtual void launch(const std::vector<BoundArg>& args, const LaunchGeometry& geometry) = 0;
+  // True when launch() runs the kernel to completion on the calling thread (the sim): the
+  // bindings then release the GIL around it. Asynchronous backends keep it (encoding is cheap).
+  virtual bool synchronous_launch() const { return false; }
 
  private:
   KernelSignature sig_;

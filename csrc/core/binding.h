@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/launch.h"
 #include "core/signature.h"
 
 namespace metalrt {
@@ -50,6 +51,9 @@ struct BindPolicy {
   int device_index = 0;                  // ...on this device
   bool accept_host_arrays = false;       // Metal: CPU arrays are accepted (copied if needed)
   std::string backend = "sim";           // for messages
+  // CUDA has no [[threadgroup(i)]] parameters: threadgroup_memory={0: n} is the kernel's dynamic
+  // shared memory instead, and bind_threadgroup_memory() leaves it to the backend.
+  bool threadgroup_params = true;
 };
 
 struct BoundArg {
@@ -69,7 +73,9 @@ struct BoundArg {
   alignas(16) unsigned char inline_bytes[64] = {};
   std::string heap_bytes;        // used instead when the value is larger than 64 bytes
   uint32_t size = 0;
-  const void* bytes() const { return size <= sizeof(inline_bytes) ? inline_bytes : heap_bytes.data(); }
+  const void* bytes() const {
+    return size <= sizeof(inline_bytes) ? static_cast<const void*>(inline_bytes) : heap_bytes.data();
+  }
 
   // Threadgroup: the byte length requested for [[threadgroup(index)]].
   uint64_t threadgroup_bytes = 0;
@@ -85,6 +91,23 @@ std::vector<BoundArg> bind_arguments(const KernelSignature& sig,
                                      const BindPolicy& policy);
 
 // Packs a number / tuple / bytes into the bytes of `type` (range-checked). Exposed for tests.
+// `what` starts every error message, e.g. "scale(): parameter 'n' (constant uint&, buffer 2)".
 void pack_value(const ArgValue& v, const ValueType& type, const std::string& what, BoundArg* out);
+
+// The same with user structs: a struct takes a tuple of its fields in declaration order (arrays
+// and nested structs as nested tuples), or bytes of exactly its size.
+void pack_value(const ArgValue& v, const ValueType& type, const std::map<std::string, StructLayout>& structs,
+                const std::string& what, BoundArg* out);
+
+// Appends one Threadgroup BoundArg per [[threadgroup(i)]] parameter of `sig`, sized from
+// geometry.threadgroup_memory (after resolve_launch). Throws LaunchError, naming the parameter,
+// when a declared index has no size or a size is given for an index the kernel does not declare.
+// Does nothing when !policy.threadgroup_params (CUDA).
+void bind_threadgroup_memory(const KernelSignature& sig, const LaunchGeometry& geometry, const BindPolicy& policy,
+                             std::vector<BoundArg>* args);
+
+// The torch-style dtype name of a scalar ("float32", "float16", "bfloat16", "int32", "uint8",
+// "bool"), as argument errors spell it.
+std::string_view dtype_name(Scalar s);
 
 }  // namespace metalrt

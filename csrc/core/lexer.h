@@ -18,4 +18,8 @@ struct Token {
 // The returned tokens view into `source`, which must outlive them. Always ends with an End token.
 std::vector<Token> tokenize(std::string_view source);
 
+// Tokenizes text from inside a preprocessor directive or a macro body: `#` and `##` are ordinary
+// punctuators there, never the start of a directive line.
+std::vector<Token> tokenize_directive_text(std::string_view text);
+
 }  // namespace metalrt

@@ -11,10 +11,11 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace metalrt {
 
-using Defines = std::map<std::string, std::string>;  // NAME -> replacement text ("" means 1? no: empty)
+using Defines = std::map<std::string, std::string>;  // NAME -> replacement text ("": defined, empty)
 
 struct PreprocessOptions {
   Defines defines;                     // like -DNAME=VALUE; an empty value defines NAME as empty
@@ -23,7 +24,19 @@ struct PreprocessOptions {
   // Predefined macros the target compiler would provide, e.g. __METAL_VERSION__=310 for MSL,
   // __CUDACC__ / __CUDA_ARCH__ for CUDA. Applied before `defines`.
   Defines predefined;
+  // Headers the target compiler provides: an #include of one is dropped (its line left blank).
+  // A trailing '*' matches a prefix. Any other #include is a CompileError.
+  std::vector<std::string> system_headers = {"metal_*", "simd/*"};
 };
+
+// What the targets' compilers predefine: __METAL_VERSION__ (310, i.e. MSL 3.1), __METAL_MACOS__,
+// __HAVE_BFLOAT__, __cplusplus (MSL is C++14-based); for CUDA (NVRTC) __CUDACC__,
+// __CUDACC_RTC__, __CUDA_ARCH__ (800 unless the caller predefines another), __cplusplus.
+Defines msl_predefined();
+Defines cuda_predefined();
+// The CUDA headers NVRTC provides (cuda_fp16.h, cuda_bf16.h, stdint.h, ...), for
+// PreprocessOptions::system_headers when preprocessing CUDA.
+std::vector<std::string> cuda_system_headers();
 
 // Throws CompileError("<filename>:<line>: ...") on malformed directives, an unterminated
 // #if, #error, or a disallowed #include.

@@ -16,6 +16,8 @@ namespace metalrt {
 enum class AddressSpace : uint8_t { None, Device, Constant, Thread, Threadgroup };
 std::string_view address_space_name(AddressSpace a);
 
+enum class Dialect : uint8_t { MSL, CUDA };
+
 // How a parameter is passed.
 enum class ParamKind : uint8_t {
   Buffer,       // pointer to device/constant memory: binds a tensor (or bytes for constant)
@@ -53,14 +55,26 @@ struct Param {
   std::string builtin;       // for Builtin params: the attribute, e.g. "thread_position_in_grid"
   int position = 0;          // position in the declaration (0-based, builtins included)
   int line = 0;              // line in the user's source
+  std::string condition;     // MSL [[function_constant(name)]] on the parameter: it exists only
+                             // when that constant is true ("" when unconditional)
 };
 
 struct KernelSignature {
+  Dialect dialect = Dialect::MSL;
   std::string name;          // host name: what `lib.NAME` uses (the [[host_name]] for templates)
   std::string function;      // the C++ function name ("matmul" for host name "matmul_f32")
   std::vector<std::string> template_args;  // for template instantiations, e.g. {"float", "16"}
   std::vector<Param> params; // declaration order, builtins included
   int line = 0;
+  // [[max_total_threads_per_threadgroup(N)]] (MSL) / __launch_bounds__(N) (CUDA); 0 if absent.
+  uint32_t max_threads_per_group = 0;
+  // CUDA: the C++ name NVRTC must resolve (nvrtcAddNameExpression / nvrtcGetLoweredName) for
+  // kernels that are not extern "C": a template instantiation such as "scale<float>", or the
+  // plain name of a C++-mangled kernel. Empty for extern "C" kernels and for MSL.
+  std::string name_expression;
+  // Layouts of the structs its parameters use (nested ones included), so that a Kernel built
+  // from this signature alone can bind struct arguments.
+  std::map<std::string, StructLayout> structs;
 
   // Parameters the caller passes, in call order: every non-Builtin, non-Threadgroup param.
   std::vector<const Param*> arguments() const;
@@ -72,8 +86,6 @@ struct FunctionConstant {
   int index = -1;   // [[function_constant(i)]]
   int line = 0;
 };
-
-enum class Dialect : uint8_t { MSL, CUDA };
 
 struct ParsedSource {
   Dialect dialect = Dialect::MSL;

@@ -21,7 +21,7 @@ bool is_integer(Scalar s);
 bool is_signed(Scalar s);
 bool is_floating(Scalar s);
 
-// A value type: scalar, vector (width 2..4), packed vector, or atomic of a scalar.
+// A value type: scalar, vector (width 2..4), packed vector, atomic of a scalar, or matrix.
 struct ValueType {
   Scalar scalar = Scalar::Opaque;
   uint8_t width = 1;     // 1 for scalars
@@ -30,13 +30,15 @@ struct ValueType {
   uint32_t size = 0;     // bytes, MSL layout (a 3-vector is padded to 4 unless packed)
   uint32_t align = 0;
   std::string name;      // canonical MSL name, e.g. "float4", "packed_half3", "atomic_uint"
+  uint8_t columns = 0;   // matrices (floatCxR, matrix<T, C, R>): C columns, each a `width`-vector;
+                         // 0 for everything else
 
   bool known() const { return scalar != Scalar::Opaque && scalar != Scalar::Struct; }
 };
 
 // Look up an MSL type name ("float4", "half", "uint2", "packed_float3", "atomic_int",
-// "simd_float4", "vec<float, 4>", "metal::float4"). Returns false when the name is not a builtin
-// MSL value type (it may still be a user struct).
+// "simd_float4", "vec<float, 4>", "metal::float4", "float4x4", "matrix<half, 3, 3>"). Returns
+// false when the name is not a builtin MSL value type (it may still be a user struct).
 bool lookup_msl_type(std::string_view name, ValueType* out);
 
 // CUDA spellings ("float", "unsigned int", "__half", "__nv_bfloat16", "int64_t", "float4", ...).
