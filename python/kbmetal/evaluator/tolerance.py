@@ -1,0 +1,252 @@
+"""The tolerance rule: a kernel is held to a fixed multiple of PyTorch's own error on the problem.
+
+For every floating output of every trial the evaluator has: `expected`, the reference computed
+in float64 on the CPU (Metal has no float64); `natives`, the same reference run by PyTorch at the
+problem's dtype, once on the target device and once on the CPU with one thread (two of PyTorch's
+own implementations, with their own reduction orders); and `got`, the candidate's output. Each
+element must satisfy, as in `torch.testing.assert_close`,
+
+    |got - expected| <= atol + rtol * |expected|
+
+with, over the finite elements,
+
+    s       = RMS of `expected` (1 if that is 0): the output's scale
+    e_abs   = max |native - expected| where |expected| <= s    PyTorch's error near zero
+    e_rel   = max |native - expected| / |expected| where |expected| > s    and on large values
+              (each the worst over the natives)
+    atol    = min(max(MULTIPLE * e_abs, ATOL_FLOOR[dtype] * s), max(ATOL_CAP[dtype] * s, 2 * e_abs))
+    rtol    = min(max(MULTIPLE * e_rel, RTOL_FLOOR[dtype]),     max(RTOL_CAP[dtype], 2 * e_rel))
+
+That is: MULTIPLE times PyTorch's error, never tighter than the floor, never looser than the cap,
+except that a problem on which PyTorch itself is off by more than half the cap (an ill-conditioned
+reference) allows twice PyTorch's error, and the comparison says so in `note`: no tolerance may
+fail PyTorch's own answer.
+
+The split matters: an absolute error (a matmul's cancellation near zero) and a relative one (an
+exp's last bits on large values) are each held to PyTorch's own behaviour, so neither loosens the
+other.
+
+MULTIPLE is 8: a kernel that sums in another order, or uses another (correct) formulation, lands
+within a few times PyTorch's error; one that computes in a lower precision than asked (half for a
+float32 problem, TF32 matmuls, a fast-math exp) lands far beyond it. The caps stop the rule from
+ever being looser than 1e-4 (relative, and of the output's scale) for float32.
+
+The floors come from PyTorch's default assert_close pairs (STYLE.md #10), the absolute part scaled
+by the output's magnitude so that a softmax over 10^4 classes (values near 1e-4) is held as
+tightly as a matmul whose values are near 100. For float32 the relative floor is 1e-5 (PyTorch's
+atol, about 80 units in the last place) rather than its rtol of 1.3e-6: a correct kernel whose
+threads accumulate sequentially, as GPU kernels do, lands tens of ulps from PyTorch's pairwise
+sums on outputs near 1 (a softmax row dominated by one element), and must pass. Half precision
+for a float32 problem is off by up to 5e-4 and TF32 by 1e-3: fifty times the floor and more.
+
+Integer and boolean outputs (argmax, masks) must be equal. NaN must meet NaN, and infinities must
+match in sign. Without a float64 path (an op with no double kernel) `expected` is PyTorch's own
+output and atol sits at its cap; the comparison says so (`reference="native"`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..verdict import Comparison
+
+MULTIPLE = 8.0
+
+
+@dataclass(frozen=True)
+class DtypeTolerance:
+    rtol_floor: float
+    rtol_cap: float
+    atol_floor: float  # times the output's scale
+    atol_cap: float  # times the output's scale
+
+
+TOLERANCES: dict[torch.dtype, DtypeTolerance] = {
+    torch.float32: DtypeTolerance(rtol_floor=1e-5, rtol_cap=1e-4, atol_floor=1e-5, atol_cap=1e-4),
+    torch.float16: DtypeTolerance(rtol_floor=1e-3, rtol_cap=1e-2, atol_floor=1e-5, atol_cap=1e-2),
+    torch.bfloat16: DtypeTolerance(rtol_floor=1.6e-2, rtol_cap=5e-2, atol_floor=1e-5, atol_cap=5e-2),
+    torch.float64: DtypeTolerance(rtol_floor=1e-7, rtol_cap=1e-6, atol_floor=1e-7, atol_cap=1e-6),
+}
+
+_EXAMPLES = 5
+
+
+def tolerance_for(dtype: torch.dtype) -> DtypeTolerance:
+    if dtype not in TOLERANCES:
+        raise ValueError(f"no tolerance is defined for {dtype}; known: {list(TOLERANCES)}")
+    return TOLERANCES[dtype]
+
+
+def output_scale(expected: torch.Tensor) -> float:
+    finite = expected[torch.isfinite(expected)]
+    if finite.numel() == 0:
+        return 1.0
+    rms = float(finite.double().square().mean().sqrt())
+    return rms if rms > 0 else 1.0
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    atol: float
+    rtol: float
+    torch_error: float | None  # PyTorch's worst absolute error over its implementations
+    note: str | None = None
+
+
+def _torch_errors(e: torch.Tensor, scale: float, native: torch.Tensor) -> tuple[float, float, float]:
+    t = native.double().reshape(-1)
+    both = torch.isfinite(e) & torch.isfinite(t)
+    if not bool(both.any()):
+        return 0.0, 0.0, 0.0
+    ee, diff = e[both], (t[both] - e[both]).abs()
+    large = ee.abs() > scale
+    e_abs = float(diff[~large].max()) if bool((~large).any()) else 0.0
+    e_rel = float((diff[large] / ee.abs()[large]).max()) if bool(large.any()) else 0.0
+    return e_abs, e_rel, float(diff.max())
+
+
+def calibrate(
+    expected: torch.Tensor, natives: torch.Tensor | list[torch.Tensor] | None, dtype: torch.dtype
+) -> Calibration:
+    """The tolerance of one output, by the rule above."""
+    if natives is None:
+        natives = []
+    elif isinstance(natives, torch.Tensor):
+        natives = [natives]
+    tol = tolerance_for(dtype)
+    scale = output_scale(expected)
+    if not natives:
+        return Calibration(tol.atol_cap * scale, tol.rtol_cap, None, "no float64 reference: held to the caps")
+    e = expected.double().reshape(-1)
+    errors = [_torch_errors(e, scale, n) for n in natives]
+    e_abs = max(x[0] for x in errors)
+    e_rel = max(x[1] for x in errors)
+    worst = max(x[2] for x in errors)
+    atol = min(max(MULTIPLE * e_abs, tol.atol_floor * scale), max(tol.atol_cap * scale, 2 * e_abs))
+    rtol = min(max(MULTIPLE * e_rel, tol.rtol_floor), max(tol.rtol_cap, 2 * e_rel))
+    note = None
+    if 2 * e_abs > tol.atol_cap * scale or 2 * e_rel > tol.rtol_cap:
+        note = (
+            f"ill-conditioned: PyTorch's own error ({e_abs:.3g} abs, {e_rel:.3g} rel) is beyond half the "
+            f"caps, so twice PyTorch's error is allowed"
+        )
+    return Calibration(atol, rtol, worst, note)
+
+
+def _unravel(flat_index: int, shape: tuple[int, ...]) -> list[int]:
+    index = []
+    for dim in reversed(shape):
+        index.append(flat_index % dim if dim else 0)
+        flat_index = flat_index // dim if dim else 0
+    return list(reversed(index))
+
+
+def _scalar(value: torch.Tensor) -> float | int | bool | str:
+    item = value.item()
+    if isinstance(item, float) and not math.isfinite(item):
+        return str(item)
+    return item
+
+
+def compare(
+    output: int,
+    got: torch.Tensor,
+    expected: torch.Tensor,
+    natives: torch.Tensor | list[torch.Tensor] | None,
+    dtype: torch.dtype,
+    reference: str = "float64",
+) -> Comparison:
+    """Compare `got` with `expected` (same shape; all on the CPU) under the calibrated rule.
+
+    `natives` are PyTorch's own results at the problem's dtype (one or more implementations);
+    `dtype` is the output's dtype as the problem runs it (what picks the tolerance pair).
+    """
+    if natives is None:
+        natives = []
+    elif isinstance(natives, torch.Tensor):
+        natives = [natives]
+    shape = tuple(got.shape)
+    numel = got.numel()
+    if not (got.is_floating_point() or got.is_complex()):
+        return _compare_exact(output, got, expected, shape, numel)
+    if got.is_complex():
+        got, expected = torch.view_as_real(got), torch.view_as_real(expected)
+        natives = [torch.view_as_real(n) for n in natives]
+        dtype = got.dtype
+    calibration = calibrate(expected, natives, dtype)
+    atol, rtol, torch_error = calibration.atol, calibration.rtol, calibration.torch_error
+    g = got.double().reshape(-1)
+    e = expected.double().reshape(-1)
+    finite = torch.isfinite(g) & torch.isfinite(e)
+    # Non-finite elements pass only where both are the same NaN/infinity.
+    same_special = (torch.isnan(g) & torch.isnan(e)) | (~finite & (g == e))
+    special_mismatch = ~finite & ~same_special
+    diff = torch.where(finite, (g - e).abs(), torch.zeros_like(g))
+    allowed = atol + rtol * e.abs().where(finite, torch.zeros_like(e))
+    ratio = diff / allowed
+    bad = (diff > allowed) | special_mismatch
+    mismatched = int(bad.sum())
+    comparison = Comparison(
+        output=output,
+        passed=mismatched == 0,
+        shape=list(shape),
+        numel=numel,
+        mismatched=mismatched,
+        atol=atol,
+        rtol=rtol,
+        torch_max_abs_error=torch_error,
+        reference=reference,
+        note=calibration.note,
+    )
+    if numel == 0:
+        return comparison
+    worst = int(diff.argmax())
+    comparison.max_abs_error = float(diff[worst])
+    comparison.max_abs_index = _unravel(worst, shape)
+    rel = torch.where(e.abs() > 0, diff / e.abs(), torch.zeros_like(diff))
+    worst_rel = int(rel.argmax())
+    comparison.max_rel_error = float(rel[worst_rel])
+    comparison.max_rel_index = _unravel(worst_rel, shape)
+    comparison.margin = math.inf if bool(special_mismatch.any()) else float(ratio.max())
+    if mismatched:
+        for flat in torch.nonzero(bad).reshape(-1)[:_EXAMPLES].tolist():
+            comparison.examples.append(
+                {"index": _unravel(flat, shape), "got": _scalar(g[flat]), "expected": _scalar(e[flat])}
+            )
+    return comparison
+
+
+def _compare_exact(output, got, expected, shape, numel) -> Comparison:
+    bad = got.reshape(-1) != expected.to(got.dtype).reshape(-1)
+    mismatched = int(bad.sum())
+    comparison = Comparison(
+        output=output,
+        passed=mismatched == 0,
+        shape=list(shape),
+        numel=numel,
+        mismatched=mismatched,
+        exact=True,
+        margin=0.0 if mismatched == 0 else math.inf,
+    )
+    if mismatched:
+        flat_got, flat_expected = got.reshape(-1), expected.reshape(-1)
+        first = torch.nonzero(bad).reshape(-1)
+        comparison.max_abs_index = _unravel(int(first[0]), shape)
+        diff = (flat_got.double() - flat_expected.double()).abs()
+        comparison.max_abs_error = float(diff.max())
+        for flat in first[:_EXAMPLES].tolist():
+            comparison.examples.append(
+                {
+                    "index": _unravel(flat, shape),
+                    "got": _scalar(flat_got[flat]),
+                    "expected": _scalar(flat_expected[flat]),
+                }
+            )
+    return comparison

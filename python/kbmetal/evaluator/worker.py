@@ -1,0 +1,455 @@
+"""The candidate's process: imports the candidate, runs it on the inputs it is sent, reports.
+
+Started by the judge (`python -m kbmetal.evaluator.worker`, a fresh interpreter: spawned, never
+forked from the judge) with a scrubbed environment, its stdout and stderr going to a log file, and
+two pipes for the protocol. It never sees a reference output: the judge computes those in its
+own process and compares there. What this process reports about itself (ops, launches, threads,
+patches) is evidence the judge weighs; what decides correctness is the outputs it writes.
+
+Everything the worker needs is imported and fingerprinted before the candidate's module runs, and
+the functions it calls are held in locals, so a candidate that patches a module attribute changes
+nothing for the harness and is reported by the fingerprint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import importlib.util
+import os
+import pathlib
+import random
+import resource
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import torch
+
+from . import channel as channel_mod
+from . import integrity, launches, oprecord, sandbox, tensorio, timing
+from .channel import Channel
+
+_TRACEBACK_CHARS = 8000
+_MSL_WARMUP = """
+#include <metal_stdlib>
+using namespace metal;
+kernel void touch(device float* y [[buffer(0)]], uint i [[thread_position_in_grid]]) { y[i] = 1.0f; }
+"""
+_WARMUP_SOURCES = {"sim": _MSL_WARMUP, "metal": _MSL_WARMUP}
+_clock = time.perf_counter_ns
+
+
+def _native_threads() -> dict[int, str]:
+    """Live OS threads of this process: tid -> name."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return {t.native_id: t.name for t in threading.enumerate() if t.native_id}
+    threads = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                threads[int(tid)] = f.read().strip()
+        except OSError:
+            continue
+    return threads
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+    except OSError:
+        pass
+    return pids
+
+
+def _flatten(value: Any) -> tuple[str, list[Any]]:
+    if isinstance(value, torch.Tensor):
+        return "tensor", [value]
+    if isinstance(value, (tuple, list)):
+        return type(value).__name__, list(value)
+    return "value", [value]
+
+
+def _describe_error(exc: BaseException, kind: str) -> dict[str, Any]:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = str(exc).strip().splitlines()
+    reply: dict[str, Any] = {
+        "ok": False,
+        "kind": kind,
+        "error_type": type(exc).__name__,
+        "message": message[0][:2000] if message else "",
+        "traceback": text[-_TRACEBACK_CHARS:],
+    }
+    log = getattr(exc, "log", None)
+    if isinstance(log, str) and log:
+        reply["compile_log"] = log[-_TRACEBACK_CHARS:]
+    return reply
+
+
+def _error_kind(exc: BaseException, stage: str) -> str:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "CompileError" in names:
+        return "compile"
+    if "ProblemError" in names:
+        return "problem"
+    if isinstance(exc, MemoryError):
+        return "memory"
+    return stage
+
+
+class Worker:
+    def __init__(self, chan: Channel, workdir: pathlib.Path):
+        self.chan = chan
+        self.workdir = workdir
+        self.problem = None
+        self.model_cls = None
+        self.models: dict[str, torch.nn.Module] = {}
+        self.instances: dict[str, Any] = {}
+        self.inputs: dict[str, list[Any]] = {}
+        self.device = "cpu"
+        self.timing: timing.DeviceTiming | None = None
+        self.counter: launches.LaunchCounter | None = None
+        self.fingerprint: integrity.Fingerprint | None = None
+        self.python_threads: set[int] = set()
+        self.native_threads: dict[int, str] = {}
+        # the harness's own references, taken before any candidate code exists
+        self._no_grad = torch.no_grad
+        self._save = tensorio.save
+        self._load = tensorio.load
+        self._write_into = tensorio.write_into
+        self._measure = timing.measure
+        self._recorder = oprecord.OpRecorder
+        self._current_mode = torch.utils._python_dispatch._get_current_dispatch_mode
+        # the C entry point: torch.use_deterministic_algorithms also imports torch._inductor
+        # (a second of start-up, and it rebinds torch.manual_seed)
+        self._set_deterministic = torch._C._set_deterministic_algorithms
+
+    # -- protocol ---------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        self.chan.send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__})
+        handlers = {
+            "load": self.load,
+            "init": self.init,
+            "trial": self.trial,
+            "time": self.time,
+        }
+        while True:
+            try:
+                message = self.chan.recv()
+            except channel_mod.ChannelClosed:
+                return
+            op = message.get("op")
+            if op == "exit":
+                self.chan.send({"ok": True, "maxrss": self._maxrss()})
+                return
+            handler = handlers.get(op)
+            if handler is None:
+                reply = {"ok": False, "kind": "harness", "message": f"unknown op {op!r}"}
+            else:
+                reply = handler(message)
+            reply["maxrss"] = self._maxrss()
+            self.chan.send(reply)
+
+    @staticmethod
+    def _maxrss() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    # -- load: the problem, the runtime, the candidate ----------------------------------------
+
+    def load(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from kbmetal.problems import load_problem
+
+        try:
+            self.problem = load_problem(msg["problem"])
+        except Exception as exc:
+            return _describe_error(exc, "problem")
+        self.device = msg["device"]
+        self.timing = timing.timing_for(msg["backend"])
+        self.counter = launches.counter_for(msg["backend"])
+        self._warm_thread_pools(msg["backend"])
+        self.python_threads = {t.ident for t in threading.enumerate()}
+        self.native_threads = _native_threads()
+        watched = [sys.modules[name] for name in list(sys.modules) if name.startswith("kbmetal.evaluator")]
+        watched += [
+            m for name, m in list(sys.modules.items()) if name == "metalrt" or name.startswith("metalrt.")
+        ]
+        self.fingerprint = integrity.Fingerprint([m for m in watched if m is not None]).take()
+
+        path = pathlib.Path(msg["source"])
+        start = _clock()
+        try:
+            spec = importlib.util.spec_from_file_location("kbmetal_candidate", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["kbmetal_candidate"] = module
+            spec.loader.exec_module(module)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from a candidate too
+            reply = _describe_error(exc, _error_kind(exc, "import"))
+            reply["tampering"] = integrity.guard_call(self.fingerprint.changes)
+            return reply
+        elapsed = (_clock() - start) / 1e6
+        self.model_cls = getattr(module, "ModelNew", None)
+        tampering = integrity.guard_call(self.fingerprint.changes)
+        if not (isinstance(self.model_cls, type) and issubclass(self.model_cls, torch.nn.Module)):
+            return {
+                "ok": False,
+                "kind": "init",
+                "error_type": "MissingModelNew",
+                "message": "the solution defines no class ModelNew(nn.Module)",
+                "tampering": tampering,
+            }
+        return {
+            "ok": True,
+            "ms": elapsed,
+            "launches": self.counter.read(),
+            "launch_counter": self.counter.source,
+            "tampering": tampering,
+            **self._side_work(self.native_threads, set()),
+        }
+
+    def _warm_thread_pools(self, backend: str) -> None:
+        # torch creates its intra-op threads on first use, and the runtime its executor threads on
+        # the first launch; create them now, so that they are part of the baseline and never
+        # mistaken for threads the candidate left running.
+        x = torch.randn(256, 256)
+        (x @ x).sum().item()
+        y = x.to(self.device)
+        (y @ y).sum().item()
+        # a profiling launch counter (CUDA) starts its own threads on first use
+        with self.counter.counting():
+            (y @ y).sum().item()
+        if backend in _WARMUP_SOURCES:
+            try:
+                import metalrt
+
+                lib = metalrt.compile(_WARMUP_SOURCES[backend], backend)
+                out = torch.empty(4096, device=self.device)
+                lib.touch(out, threads=out.numel())
+                lib.touch(out, groups=64, group_size=64)
+            except Exception:  # the candidate's own launches will report what is wrong
+                pass
+        self.timing.synchronize()
+
+    # -- init: ModelNew at some sizes -----------------------------------------------------------
+
+    def init(self, msg: dict[str, Any]) -> dict[str, Any]:
+        label = msg["label"]
+        try:
+            instance = self.problem.instantiate(
+                msg.get("sizes"), overrides=msg.get("overrides"), dtype=msg["dtype"]
+            )
+            init_inputs = instance.init_inputs()
+        except Exception as exc:
+            return _describe_error(exc, "problem")
+        start = _clock()
+        try:
+            # exactly as ProblemInstance.make_model seeds the reference, so weights agree
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(msg["seed"]))
+                model = self.model_cls(*init_inputs)
+            model = model.to(dtype=instance.torch_dtype).to(self.device)
+        except BaseException as exc:
+            return _describe_error(exc, _error_kind(exc, "init"))
+        self.models[label] = model
+        self.instances[label] = instance
+        return {
+            "ok": True,
+            "ms": (_clock() - start) / 1e6,
+            "tampering": integrity.guard_call(self.fingerprint.changes),
+        }
+
+    # -- one trial: one forward on new inputs ---------------------------------------------------
+
+    def _receive_inputs(self, label: str, records: list[dict], refill: str) -> list[Any]:
+        values = [
+            self._load(self.workdir, r) if r.get("kind") == "tensor" else r.get("value") for r in records
+        ]
+        if refill == "fresh" or label not in self.inputs:
+            self.inputs[label] = [v.to(self.device) if isinstance(v, torch.Tensor) else v for v in values]
+        else:
+            for target, value in zip(self.inputs[label], values):
+                if isinstance(target, torch.Tensor):
+                    self._write_into(target, value, quiet=refill == "inplace-quiet")
+        return self.inputs[label]
+
+    def _poison(self, on: bool) -> None:
+        # Fresh allocations (empty, empty_like, new_empty...) come back filled with NaN (floats)
+        # or the largest integer, so a kernel that leaves its output untouched cannot pass on
+        # whatever the allocator handed back.
+        self._set_deterministic(on, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = on
+        self.fingerprint.expect_switch("torch.are_deterministic_algorithms_enabled()", on)
+        self.fingerprint.expect_switch("torch.utils.deterministic.fill_uninitialized_memory", on)
+
+    def _side_work(self, before: dict[int, str], children_before: set[int]) -> dict[str, Any]:
+        """Threads and processes the candidate left running."""
+        python = [
+            t.name for t in threading.enumerate() if t.ident not in self.python_threads and t.is_alive()
+        ]
+        native_now = _native_threads()
+        native = [
+            f"{name} (tid {tid})"
+            for tid, name in native_now.items()
+            if tid not in before and not name.startswith("metalrt")
+        ]
+        children = sorted(_children() - children_before)
+        return {"python_threads": python, "new_threads": native, "children": children}
+
+    def trial(self, msg: dict[str, Any]) -> dict[str, Any]:
+        name, label = msg["name"], msg["label"]
+        if label not in self.models:
+            return {"ok": False, "kind": "harness", "message": f"no model initialised for {label!r}"}
+        try:
+            inputs = self._receive_inputs(label, msg["inputs"], msg["refill"])
+        except Exception as exc:
+            return _describe_error(exc, "harness")
+        model = self.models[label]
+        threads_before = _native_threads()
+        children_before = _children()
+        recorder = self._recorder(timed=self.device == "cpu")
+        mode_kept = True
+        self._poison(True)
+        start = _clock()
+        try:
+            with self.counter.counting() as launched, self._no_grad(), recorder:
+                output = model(*inputs)
+                self.timing.synchronize()
+                mode_kept = self._current_mode() is recorder
+        except BaseException as exc:
+            self._poison(False)
+            reply = _describe_error(exc, _error_kind(exc, "runtime"))
+            reply["ops"] = recorder.profile.to_dict()
+            return reply
+        elapsed = (_clock() - start) / 1e6
+        self._poison(False)
+        reply: dict[str, Any] = {
+            "ok": True,
+            "elapsed_ms": elapsed,
+            "launches": launched.value,
+            "ops": recorder.profile.to_dict(),
+            "dispatch_mode_kept": mode_kept,
+            **self._side_work(threads_before, children_before),
+        }
+        reply.update(self._report_outputs(name, output, inputs))
+        reply["inputs_after"] = [
+            self._save(self.workdir, f"{name}_in{i}", x)
+            if isinstance(x, torch.Tensor)
+            else tensorio.describe(x)
+            for i, x in enumerate(inputs)
+        ]
+        reply["tampering"] = integrity.guard_call(self.fingerprint.changes)
+        return reply
+
+    def _report_outputs(self, name: str, output: Any, inputs: list[Any]) -> dict[str, Any]:
+        structure, values = _flatten(output)
+        storages = {
+            x.untyped_storage().data_ptr(): i
+            for i, x in enumerate(inputs)
+            if isinstance(x, torch.Tensor) and x.untyped_storage().nbytes()
+        }
+        records, aliases = [], []
+        for i, value in enumerate(values):
+            if isinstance(value, torch.Tensor):
+                ptr = value.untyped_storage().data_ptr() if value.untyped_storage().nbytes() else None
+                if ptr is not None and ptr in storages:
+                    aliases.append({"output": i, "input": storages[ptr]})
+                records.append(self._save(self.workdir, f"{name}_out{i}", value))
+            else:
+                records.append(tensorio.describe(value))
+        return {"structure": structure, "outputs": records, "aliases": aliases}
+
+    # -- timing ---------------------------------------------------------------------------------
+
+    def time(self, msg: dict[str, Any]) -> dict[str, Any]:
+        label = msg["label"]
+        model, instance = self.models[label], self.instances[label]
+        try:
+            pristine = [
+                self._load(self.workdir, r).to(self.device) if r.get("kind") == "tensor" else None
+                for r in msg["inputs"]
+            ]
+        except Exception as exc:
+            return _describe_error(exc, "harness")
+        inputs = self.inputs[label]
+        for target, value in zip(inputs, pristine):
+            if isinstance(target, torch.Tensor):
+                self._write_into(target, value, quiet=True)
+        scalable = [
+            i
+            for i, x in enumerate(inputs)
+            if isinstance(x, torch.Tensor) and x.is_floating_point() and instance.input_domain(i) != "fixed"
+        ]
+        rng = random.Random(int(msg.get("seed", 0)))
+
+        def refill() -> None:
+            # new contents every run, same tensors: no cache keyed on values or addresses helps
+            for i in scalable:
+                factor = 1.0 - 1e-3 * (0.1 + rng.random())
+                self._write_into(inputs[i], pristine[i] * factor, quiet=True)
+
+        threads_before = _native_threads()
+        children_before = _children()
+        launches_before = self.counter.read()
+        try:
+            with self._no_grad():
+                result, times = self._measure(
+                    self.timing,
+                    lambda: model(*inputs),
+                    subject="candidate",
+                    refill=refill,
+                    warmup=int(msg["warmup"]),
+                    min_runs=int(msg["min_runs"]),
+                    max_runs=int(msg["max_runs"]),
+                    budget_ms=float(msg["budget_ms"]),
+                )
+                for target, value in zip(inputs, pristine):
+                    if isinstance(target, torch.Tensor):
+                        self._write_into(target, value, quiet=True)
+                output = model(*inputs)
+                self.timing.synchronize()
+        except BaseException as exc:
+            return _describe_error(exc, _error_kind(exc, "runtime"))
+        launched = self.counter.read()
+        counted = self.counter.cheap and launched is not None and launches_before is not None
+        reply = {
+            "ok": True,
+            "timing": result.__dict__,
+            "times": times,
+            "launches": launched - launches_before if counted else None,
+            **self._side_work(threads_before, children_before),
+        }
+        reply.update(self._report_outputs("time", output, inputs))
+        reply["tampering"] = integrity.guard_call(self.fingerprint.changes)
+        return reply
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="kbmetal.evaluator.worker")
+    parser.add_argument("--fd-in", type=int, required=True)
+    parser.add_argument("--fd-out", type=int, required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    sandbox.die_with_parent(args.parent)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    threads = os.environ.get("KBMETAL_WORKER_THREADS")
+    if threads:
+        torch.set_num_threads(max(1, int(threads)))
+    worker = Worker(Channel(args.fd_in, args.fd_out), pathlib.Path(args.workdir))
+    worker.serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # skip interpreter teardown: a candidate's atexit hooks and destructors have nothing to add
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+import torch
+import torch.nn as nn
+
+batch_size = 1024
+in_features = 4096
+out_features = 4096
+
+PRESETS = {
+    "small": {"batch_size": 16, "in_features": 64, "out_features": 48},
+    "heldout": {"batch_size": 11, "in_features": 45, "out_features": 37},
+}
+CATEGORY = "fusion"
+
+
+class Model(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return torch.relu(self.linear(x))
+
+
+def get_inputs():
+    return [torch.randn(batch_size, in_features)]
+
+
+def get_init_inputs():
+    return [in_features, out_features]
