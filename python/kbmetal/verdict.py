@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The stages a candidate goes through, in order. `Verdict.stage` is the last one reached: where
-# it failed, or "complete" when it ran through all of them.
-STAGES = ("static", "import", "init", "correctness", "heldout", "timing", "complete")
+# it failed, or "complete" when it ran through all of them. "extract" is the generation layer's:
+# a model's response held no usable solution, so nothing reached the evaluator.
+STAGES = ("extract", "static", "import", "init", "correctness", "heldout", "timing", "complete")
 
 # Why a candidate did not pass; `None` when it passed.
 ERROR_KINDS = (
+    "extract",  # a model's response held no usable code (kbmetal.generate)
     "syntax",  # the source does not parse
     "import",  # importing the module raised (not a kernel compile error)
     "compile",  # a kernel failed to compile (the compiler's log is in compile_log)
