@@ -7,6 +7,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from procenv import child_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -26,12 +27,7 @@ class Result:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [str(ROOT / "src"), str(ROOT / "python"), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    env["COLUMNS"] = "200"
-    env.update(extra)
-    return env
+    return child_env(COLUMNS="200", **extra)
 
 
 def bench_process(*args, env: dict[str, str], **kwargs) -> subprocess.Popen:

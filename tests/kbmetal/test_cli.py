@@ -13,16 +13,13 @@ import time
 import pytest
 from kbm_helpers import PROBLEMS, problem_path
 from kbm_kernels import candidate
+from procenv import child_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _env(**extra):
-    env = dict(os.environ)
-    paths = [str(ROOT / "src"), str(ROOT / "python"), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    env.update(extra)
-    return env
+    return child_env(**extra)
 
 
 def bench(*args, cwd=None, env=None, timeout=300):

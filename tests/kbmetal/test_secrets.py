@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from kbm_helpers import problem_path
+from procenv import child_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SECRET = "sk-test-0123456789abcdef"
@@ -41,8 +42,7 @@ def test_secrets_stay_out_of_the_candidate_and_every_record(tmp_path):
     solution = tmp_path / "snoop.py"
     solution.write_text(SNOOP)
     store = tmp_path / "kb.sqlite"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "python"), env.get("PYTHONPATH", "")])
+    env = child_env()
     env["MY_PROVIDER_API_KEY"] = SECRET
     env["HF_TOKEN"] = TOKEN
     env["INNOCENT_LOOKING"] = SECRET  # a key-shaped value under any name is a secret too

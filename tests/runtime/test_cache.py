@@ -12,6 +12,7 @@ import pytest
 
 from metalrt import cache_dir
 from metalrt.cache import FORMAT_VERSION, DiskCache
+from procenv import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,7 +161,7 @@ SCRIPT = textwrap.dedent("""
 
 def run_script(tmp_path, delay="0"):
     return subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path / "root"), str(tmp_path / "log"), delay],
-                            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+                            env=child_env(),
                             stdout=subprocess.PIPE, text=True)
 
 

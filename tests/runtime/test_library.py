@@ -13,6 +13,7 @@ import metalrt
 from metalrt import _registry
 
 from .fake_driver import FakeDriver
+from procenv import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ def fake():
 def test_import_is_light():
     code = "import sys, metalrt; print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}).stdout
+                         env=child_env()).stdout
     assert out.split() == ["False", "False"]
 
 
@@ -168,7 +169,7 @@ _registry.register("fake", lambda: d)
 metalrt.compile({SRC!r}, "fake")
 print(d.builds, d.compiles)
 """
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "METALRT_CACHE_DIR": str(tmp_path)}
+    env = child_env(METALRT_CACHE_DIR=str(tmp_path))
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True).stdout
             for _ in range(2)]
     assert runs == ["1 1\n", "1 0\n"]  # the second process built the Library but compiled nothing
