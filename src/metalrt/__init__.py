@@ -61,5 +61,6 @@ def device(backend: str | None = None) -> Device:
 
 def synchronize(backend: str | None = None) -> None:
     """Waits until every kernel launched on ``backend`` (default: the default device's) has
-    finished. Launches are asynchronous on Metal and CUDA; the sim runs them synchronously."""
+    finished. CUDA launches are asynchronous (on PyTorch's current stream); a sim or Metal launch
+    has finished when it returns. On Metal this also drains PyTorch's MPS stream."""
     _registry.driver(backend).synchronize()
