@@ -132,20 +132,20 @@ def test_migrations_run_once_in_order_and_newer_stores_are_refused(tmp_path):
     applied = []
     try:
         register_migrations(
-            "generate",
+            "example",  # not "generate": the real generator registers that one when imported
             [
                 "CREATE TABLE requests (id INTEGER PRIMARY KEY, candidate_id INTEGER, model TEXT, tokens INTEGER)",
                 lambda db: applied.append("2") or db.execute("ALTER TABLE requests ADD COLUMN cost REAL"),
             ],
         )
         with Store(path) as s:  # an existing store gains the new namespace, data intact
-            assert s.schema_version("generate") == 2 and applied == ["2"]
+            assert s.schema_version("example") == 2 and applied == ["2"]
             assert len(s.candidates(run)) == 1
             s.db.execute("INSERT INTO requests(candidate_id, model, tokens, cost) VALUES (1, 'm', 10, 0.1)")
         with Store(path) as s:  # and never runs a migration twice
-            assert applied == ["2"] and s.schema_version("generate") == 2
+            assert applied == ["2"] and s.schema_version("example") == 2
     finally:
-        _MIGRATIONS.pop("generate", None)
+        _MIGRATIONS.pop("example", None)
     db = sqlite3.connect(path)
     db.execute("UPDATE schema_versions SET version = 99 WHERE namespace = 'core'")
     db.commit()
