@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/binding.h"
+#include "core/errors.h"
 #include "core/launch.h"
 #include "core/signature.h"
 
@@ -57,6 +58,14 @@ class Library {
  protected:
   std::map<std::string, StructLayout> structs_;
 };
+
+// What every backend's Library::kernel() says of a name it lacks (Python's `lib.NAME` says the
+// same), so a typo reads alike on the sim, CUDA and Metal.
+[[noreturn]] inline void throw_unknown_kernel(const std::string& name, const std::vector<std::string>& known) {
+  std::string list;
+  for (const std::string& n : known) list += (list.empty() ? "" : ", ") + n;
+  throw ArgumentError("no kernel named '" + name + "' in this library; it has: " + (list.empty() ? "(none)" : list));
+}
 
 // Measures elapsed time of the work submitted between start() and stop() on the backend's
 // queue/stream. `method()` says how: "cuda-events", "metal-gpu-timestamps",

@@ -33,10 +33,7 @@ class CudaLibrary final : public Library {
   std::shared_ptr<Kernel> kernel(const std::string& name) override {
     auto it = kernels_.find(name);
     if (it != kernels_.end()) return it->second;
-    std::string known;
-    for (const std::string& n : names_) known += (known.empty() ? "" : ", ") + n;
-    throw ArgumentError("[metalrt.cuda] no kernel named '" + name + "' in this library; it has: " +
-                        (known.empty() ? "(none)" : known));
+    throw_unknown_kernel(name, names_);
   }
 
  private:

@@ -163,12 +163,7 @@ class MetalLibrary : public Library {
     const KernelSignature* sig = nullptr;
     for (const KernelSignature& k : parsed_.kernels)
       if (k.name == name) sig = &k;
-    if (!sig) {
-      std::string known;
-      for (const std::string& n : kernel_names()) known += (known.empty() ? "" : ", ") + n;
-      throw ArgumentError("[metalrt.metal] the library has no kernel '" + name + "'; its kernels: " +
-                          (known.empty() ? "none (no `kernel` function in the source)" : known));
-    }
+    if (!sig) throw_unknown_kernel(name, kernel_names());
     std::string pkey = pipeline_key(key_, name);
     bool built = false;
     std::shared_ptr<Pipeline> pipeline = device_.pipelines().get_or_build(pkey, [&] {
