@@ -32,7 +32,7 @@ ERROR_KINDS = (
     "mismatch",  # values outside the calibrated tolerance
     "guard",  # a guard found cheating
     "problem",  # the problem itself could not run (not the candidate's fault)
-    "harness",  # the evaluator itself failed (a bug: please report)
+    "harness",  # the harness, not the candidate: a bug (please report), or out of memory that other processes caused
 )
 
 SEVERITIES = ("fail", "flag", "info")

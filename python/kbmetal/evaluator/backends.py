@@ -31,6 +31,13 @@ class Backend:
     peak_tflops: float | None = None
 
     @property
+    def exact_device(self) -> str:
+        """Where the judge draws inputs and computes the float64 reference: on the device itself
+        when it has float64 (CUDA: seconds of CPU work become milliseconds), else on the CPU
+        (Metal has no float64; the sim's device is the CPU)."""
+        return "cuda" if self.torch_device == "cuda" else "cpu"
+
+    @property
     def default_sizes(self) -> str:
         """The sim runs the `small` preset; a GPU the problem's own sizes."""
         return "small" if self.name == "sim" else "default"

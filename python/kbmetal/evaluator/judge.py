@@ -1,21 +1,33 @@
 """The judge: one candidate, from source to verdict.
 
     static guards on the source
-    -> reference models in this process (float64 on the CPU, native on the device)
-    -> a worker process: import the candidate, build ModelNew from the reference's seed
-    -> trials: inputs written to files, outputs read back and compared here, runtime guards
+    -> the problem prepared (prepared.py): secret seeds, trial plan, reference models and each
+       trial's reference outputs with calibrated tolerances, kept for the next candidate of it
+    -> a worker process (pre-started, its device ready): the exchange region attached, the
+       candidate imported, ModelNew built from the reference's seed
+    -> trials: inputs placed in the region, outputs read back into the judge's own memory and
+       compared here, runtime guards
     -> the held-out trial, timing with the wall-clock envelope, baselines, speed of light
     -> Verdict
 
 The judge never imports the candidate. It stops at the first failure: the verdict then says
 where (`stage`), why (`reason`, `error_kind`), and carries the evidence (mismatch report, guard
 findings, compiler log, the tail of the worker's log).
+
+Where the time goes is in `verdict.durations` (seconds): one entry per stage (static, prepare,
+import, init, correctness, heldout, timing), and the parts inside them that are the judge's own work:
+`reference` (drawing inputs, running and calibrating the reference; zero for a problem already
+prepared), `exchange` (moving tensors to and from the worker), `compare`, `compile` (importing the
+candidate, its kernels' compilation included) and `worker_wait` (start-up of the candidate's
+process that pre-starting did not hide). `verdict.options["exchange"]` says how tensors moved
+("cuda": device to device through CUDA IPC; "host": shared memory).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import math
 import os
 import tempfile
@@ -27,12 +39,61 @@ import torch
 from ..problems import Problem, ProblemError, find_problem
 from ..verdict import Comparison, GuardFinding, Timing, TrialResult, Verdict
 from . import backends as backends_mod
-from . import sandbox, static_guards, tensorio, tolerance, trials
+from . import exchange, sandbox, static_guards, tensorio, tolerance, trials
 from .oprecord import HEAVY_FAMILIES, OpProfile
 from .options import EvalOptions
-from .reference import Reference, ReferenceOutputs
-from .session import SessionConfig, WorkerFault, WorkerSession, sweep_stale_workdirs
+from .prepared import PreparedProblem, ReferenceCache, default_budget, problem_key
+from .reference import ExpectedOutput, TrialReference
+from .session import (
+    Reaper,
+    SessionConfig,
+    WorkerFault,
+    WorkerSession,
+    sweep_stale_workdirs,
+)
 from .timing import DeviceTiming, measure, timing_for
+
+# Share of the device's memory a candidate can count on: two judges hold an eighth each at most,
+# spare processes a context each, and two candidates share what is left. A candidate that ran out
+# of device memory below this share ran out because of others (see `oom_blame`).
+CANDIDATE_SHARE = 0.375
+_MIN_GPU_SPARES = 3
+
+
+def oom_blame(own: int, requested: int, total: int, judge_held: int, judge_budget: int) -> str:
+    """Who a device out-of-memory in a candidate's process is charged to: "judge" (the judge
+    held more than its budget), "others" (the candidate held, with what it asked for, less than
+    its share of the device: other processes filled it) or "candidate"."""
+    if judge_held > judge_budget:
+        return "judge"
+    if total > 0 and own + requested < CANDIDATE_SHARE * total:
+        return "others"
+    return "candidate"
+
+
+def _requested_bytes(message: str) -> int:
+    """The allocation PyTorch's out-of-memory message says failed ("Tried to allocate 1.00 GiB")."""
+    import re
+
+    found = re.search(r"Tried to allocate ([0-9.]+) (B|KiB|MiB|GiB|TiB)", message)
+    if not found:
+        return 0
+    scale = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[found.group(2)]
+    return int(float(found.group(1)) * scale)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def _default_spare_limit(judges: int | None) -> int:
+    """Spare processes per judge on a GPU, for `judges` judges on the machine (None: unknown, the
+    minimum): each holds a device context (under 1 GiB) and once started sleeps, but they start
+    at once, so the CPUs bound them."""
+    if not judges:
+        return _MIN_GPU_SPARES
+    cpus = os.cpu_count() or 1
+    return max(_MIN_GPU_SPARES, min(8, cpus // judges - 1))
 
 
 class _Stop(Exception):
@@ -40,20 +101,47 @@ class _Stop(Exception):
 
 
 class Judge:
-    """Evaluates candidates one after another. Reuse one Judge for many candidates: with
-    `prestart`, the next candidate's process is started (and has imported torch) while the
-    current one is judged."""
+    """Evaluates candidates one after another. Reuse one Judge for many candidates (a run): it
+    keeps each problem's references (prepared.py), cached baselines, and with `prestart`
+    candidate processes started ahead of need, so that the next candidate's interpreter, torch
+    and device are ready while the current one is judged.
 
-    def __init__(self, options: EvalOptions | None = None, prestart: bool = False):
+    `prestart=True` keeps one spare process on the sim; on a GPU, where a process takes seconds to
+    start and a candidate well under one, as many as cover a start-up at the pace candidates are
+    judged (measured as the judge goes), between 3 and `spare_limit`, and never more than the
+    candidates still to come (`evaluate(upcoming=...)`). An int keeps that many.
+
+    The judge's own device memory (PyTorch's allocator: references and their temporaries; CUDA
+    exchange regions) is held to `memory_budget`: after each candidate the least recently used
+    references go, and the allocator returns its cache to the device."""
+
+    def __init__(
+        self,
+        options: EvalOptions | None = None,
+        prestart: bool | int = False,
+        cache_bytes: int | None = None,
+        spare_limit: int | None = None,
+    ):
+        """`cache_bytes`: the judge's memory budget where the references live (default: an
+        eighth of the GPU's memory, or of the machine's). `spare_limit`: the most processes kept
+        started on a GPU (default 3; `_default_spare_limit` sizes it from the CPUs per judge)."""
         self.options = options or EvalOptions()
         self.prestart = prestart
-        self._spare: WorkerSession | None = None
+        self.cache_bytes = cache_bytes
+        self.spare_limit = spare_limit or _MIN_GPU_SPARES
+        self._spares: list[WorkerSession] = []
         self._timings: dict[str, DeviceTiming] = {}
+        self.references = ReferenceCache()
+        self._baselines: dict[str, dict[str, Timing]] = {}
+        self._reaper = Reaper()
+        self.cuda_exchange_failure: str | None = None  # why CUDA IPC is not used, once it failed
+        self._startups: list[float] = []  # seconds from start to ready, of the latest processes
+        self._paces: list[float] = []  # seconds per candidate, less the wait for its process
+        self._upcoming: int | None = None  # candidates still to come after the current one
         sandbox.protect_this_process()
         sweep_stale_workdirs()
 
     def timing(self, backend: str) -> DeviceTiming:
-        """The backend's timing, made once per judge (it may allocate a cache-flush buffer)."""
         if backend not in self._timings:
             self._timings[backend] = timing_for(backend)
         return self._timings[backend]
@@ -66,15 +154,93 @@ class Judge:
             threads=self.options.threads,
         )
 
-    def _take_session(self) -> WorkerSession:
-        session = self._spare or WorkerSession(self._session_config()).start()
-        self._spare = WorkerSession(self._session_config()).start() if self.prestart else None
+    # -- processes started ahead of need ------------------------------------------------------
+
+    def _spare_depth(self, backend: backends_mod.Backend) -> int:
+        if self.prestart is True:
+            depth = self._planned_depth() if backend.is_performance else 1
+        else:
+            depth = max(0, int(self.prestart or 0))
+        if self._upcoming is not None:
+            depth = min(depth, self._upcoming)
+        return depth
+
+    def _planned_depth(self) -> int:
+        """Enough spares that one started now is ready when the last of them is taken."""
+        limit = max(_MIN_GPU_SPARES, self.spare_limit)
+        if not self._startups or not self._paces:
+            return limit  # on a GPU a start-up is seconds, a candidate usually less than one
+        startup = sorted(self._startups)[len(self._startups) // 2]
+        pace = max(sorted(self._paces)[len(self._paces) // 2], 0.05)
+        return max(_MIN_GPU_SPARES, min(limit, math.ceil(startup / pace) + 1))
+
+    def _observe(self, session: WorkerSession | None, seconds: float, waited: float) -> None:
+        if session is not None and "ready" in session.startup:
+            self._startups = [*self._startups[-7:], session.startup["ready"]]
+        self._paces = [*self._paces[-7:], max(0.0, seconds - waited)]
+
+    def adopt(self, sessions: list[WorkerSession]) -> None:
+        """Take over processes started before this judge existed (an executor starts them while
+        the judge's own process is still importing torch)."""
+        self._spares.extend(sessions)
+
+    def _take_session(self, backend: backends_mod.Backend) -> WorkerSession:
+        config = self._session_config()
+        session = None
+        while self._spares and session is None:
+            spare = self._spares.pop(0)  # the oldest: the likeliest to be ready
+            usable = spare.config == config and spare.backend in (backend.name, "auto", None)
+            if usable and spare.proc is not None and spare.proc.poll() is None:
+                session = spare
+            else:
+                self._reaper.discard(spare)
+        if session is None:
+            session = WorkerSession(config, backend.name).start()
+        depth = self._spare_depth(backend)
+        while len(self._spares) < depth:
+            self._spares.append(WorkerSession(config, backend.name).start())
+        while len(self._spares) > depth:  # fewer candidates to come than processes started
+            self._reaper.discard(self._spares.pop())
         return session
 
+    def retire(self, session: WorkerSession) -> None:
+        """End a finished candidate's process off the judge's path."""
+        self._reaper.discard(session)
+
+    # -- device memory --------------------------------------------------------------------------
+
+    def memory_budget(self, device: str) -> int:
+        """Bytes of `device` the judge's own holdings may take between candidates."""
+        return self.cache_bytes if self.cache_bytes is not None else default_budget(device)
+
+    def device_bytes(self, device: str, current: WorkerSession | None = None) -> int:
+        """What the judge holds on `device` now: its allocator's reservation (references, cached
+        blocks) and its CUDA exchange regions, those of finished sessions not yet freed included."""
+        if device != "cuda":
+            return self.references.nbytes
+        held = torch.cuda.memory_reserved() + self._reaper.device_bytes
+        return held + (current.device_bytes if current is not None else 0)
+
+    def release_memory(self, device: str, everything: bool = False) -> None:
+        """Back to the budget: the least recently used references go (all of them with
+        `everything`), and PyTorch's cached blocks return to the device for the candidates."""
+        budget = 0 if everything else self.memory_budget(device)
+        if device == "cuda":
+            budget = max(0, budget - self._reaper.device_bytes)
+        self.references.trim(budget)
+        if device == "cuda" and torch.cuda.is_initialized():
+            if everything:
+                import gc
+
+                gc.collect()
+            torch.cuda.empty_cache()
+
     def close(self) -> None:
-        if self._spare is not None:
-            self._spare.discard()
-            self._spare = None
+        for spare in self._spares:
+            self._reaper.discard(spare)
+        self._spares.clear()
+        self._reaper.join()
+        self.references.clear()
 
     def __enter__(self) -> Judge:
         return self
@@ -92,25 +258,51 @@ class Judge:
         overrides: dict | None = None,
         dtype: str | None = None,
         baselines: dict[str, Timing] | None = None,
+        upcoming: int | None = None,
     ) -> Verdict:
         """Judge `source` (a module defining ModelNew) against `problem`.
 
         Raises ProblemError when the problem itself cannot run, and BackendError when the backend
         does not exist here; everything the candidate does wrong is a verdict.
         `baselines` are cached eager/compile timings for this problem, sizes, dtype and device
-        (keys "eager", "compile"); new ones measured here come back in `verdict.baselines`.
+        (keys "eager", "compile"); new ones measured here come back in `verdict.baselines`, and the
+        judge keeps them for the problem's next candidates. `upcoming`: how many candidates this
+        judge will likely get after this one (None: unknown); no more processes are pre-started.
+
+        A candidate whose process runs out of device memory that other processes took (the
+        judge over its budget, or the candidate holding less than its share of the device) is not
+        charged with it: the judge frees what it holds and judges it once more; a second time,
+        the verdict is the harness's (`error_kind` "harness"), never the candidate's.
         """
         if not isinstance(problem, Problem):
             problem = find_problem(problem)
-        run = _Evaluation(
-            self, problem, source, backends_mod.resolve(backend), sizes, overrides, dtype, baselines or {}
-        )
-        return run.execute()
+        self._upcoming = upcoming
+        resolved = backends_mod.resolve(backend)
+        args = (self, problem, source, resolved, sizes, overrides, dtype, baselines)
+        started = time.monotonic()
+        run = _Evaluation(*args)
+        verdict = run.execute()
+        if run.not_the_candidates is not None:
+            first_try = run.not_the_candidates
+            self.release_memory(resolved.exact_device, everything=True)
+            run = _Evaluation(*args)
+            verdict = run.execute()
+            verdict.options["retried"] = f"judged again after the first try failed: {first_try}"
+        self._observe(run.first_session, time.monotonic() - started, verdict.durations.get("worker_wait", 0.0))
+        return verdict
+
+    def _baseline_key(self, problem: Problem, instance, backend: backends_mod.Backend) -> str:
+        return json.dumps(
+            [problem.id, problem.path.as_posix() if hasattr(problem.path, "as_posix") else str(problem.path),
+             {k: _jsonable(v) for k, v in instance.sizes.items()}, instance.dtype, backend.device_name,
+             torch.__version__],
+            sort_keys=True,
+        )  # fmt: skip
 
 
 class _Evaluation:
     def __init__(self, judge, problem, source, backend, sizes, overrides, dtype, baselines):
-        self.judge = judge
+        self.judge: Judge = judge
         self.options: EvalOptions = judge.options
         self.problem: Problem = problem
         self.source = source
@@ -118,19 +310,20 @@ class _Evaluation:
         self.sizes = backend.default_sizes if sizes is None else sizes
         self.overrides = overrides
         self.dtype = dtype
-        self.cached_baselines = baselines
+        self.given_baselines = baselines or {}
         self.session: WorkerSession | None = None
+        self.first_session: WorkerSession | None = None  # for the judge's start-up statistics
+        self.region: Any = None  # the exchange region attached to the session (judge side)
+        # why the device ran out of memory where the candidate is not to blame (None: it did not)
+        self.not_the_candidates: str | None = None
         self.timing = judge.timing(backend.name)
-        self.rng = trials.seed_source(self.options.seed)
+        self.rng = trials.seed_source(self.options.seed)  # this candidate's own: timing refills
         self.verdict: Verdict | None = None
-        self.references: dict[str, Reference] = {}
+        self.prepared: PreparedProblem | None = None
         self.instances: dict[str, Any] = {}
         self.size_requests: dict[str, tuple[Any, Any]] = {}  # label -> (sizes, overrides) as asked
-        self.last_inputs: dict[str, list[Any]] = {}  # label -> the latest trial's CPU inputs
-        self.prepared_inputs: dict[str, list[Any]] = {}  # trial name -> inputs drawn ahead
         # the latest main-size trial: the timed runs restore its inputs and check its output
-        self.timed_trial: tuple[str, list[dict], ReferenceOutputs] | None = None
-        self.reference_ops = OpProfile()
+        self.timed_trial: tuple[str, TrialReference] | None = None
         self.stage_started = time.monotonic()
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -141,6 +334,16 @@ class _Evaluation:
         v.durations[v.stage] = v.durations.get(v.stage, 0.0) + now - self.stage_started
         self.stage_started = now
         v.stage = stage
+
+    @contextlib.contextmanager
+    def _part(self, name: str):
+        """Add the time spent inside to `verdict.durations[name]`."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            durations = self.verdict.durations
+            durations[name] = durations.get(name, 0.0) + time.monotonic() - started
 
     def _fail(self, kind: str, reason: str) -> _Stop:
         self.verdict.passed = False
@@ -175,11 +378,14 @@ class _Evaluation:
             sizes_detail={k: _jsonable(v) for k, v in main.sizes.items()},
             options=self.options.to_dict(),
         )
+        baseline_key = self.judge._baseline_key(self.problem, main, self.backend)
+        self.cached_baselines = {**self.judge._baselines.get(baseline_key, {}), **self.given_baselines}
         try:
             self._static(main, has_heldout)
-            self._open_session()
-            self._load()
             with _reference_numerics(main.torch_dtype):  # PyTorch's answers in true float32
+                self._prepare()
+                self._open_session()
+                self._load()
                 self._trials()
                 if self.options.timing:
                     self._time()
@@ -192,6 +398,8 @@ class _Evaluation:
             self._fault(fault)
         finally:
             self._finish()
+        if self.verdict.baselines:
+            self.judge._baselines[baseline_key] = dict(self.verdict.baselines)
         return self.verdict
 
     def _static(self, main, has_heldout: bool) -> None:
@@ -208,12 +416,144 @@ class _Evaluation:
         self.verdict.guards.extend(findings)
         self._fail_on_guards()
 
+    def _prepare(self) -> None:
+        """The problem's seeds, plan and references: from the judge's cache, or made now."""
+        self._enter("prepare")
+
+        def make() -> PreparedProblem:
+            return PreparedProblem(self.instances, self.backend, self.options, self.timing.synchronize)
+
+        with self._part("reference"):
+            try:
+                self._prepare_references(make)
+            except torch.OutOfMemoryError:
+                # the device is full of what the judge kept: drop it all and prepare once more
+                self.judge.release_memory(self.backend.exact_device, everything=True)
+                self._prepare_references(make)
+
+    def _prepare_references(self, make) -> None:
+        if self.options.reuse_references:
+            key = problem_key(self.problem, self.sizes, self.overrides, self.dtype, self.backend.name, self.options)
+            self.prepared = self.judge.references.get(key, make)
+        else:
+            self.prepared = make()
+        # what the exchange region must hold: the first main trial's and the held-out one's
+        self._sized = [self.prepared.trial(s) for s in self.prepared.plan if s.name in ("t1", "heldout")]
+
+    # -- the candidate's process and the exchange region --------------------------------------
+
     def _open_session(self) -> None:
-        self.session = self.judge._take_session()
+        self._enter("import")
+        self.session = self.first_session = self.judge._take_session(self.backend)
         (self.session.workdir / "candidate.py").write_text(self.source, encoding="utf-8")
+        started = time.monotonic()
+        self.session.wait_ready()
+        self.verdict.durations["worker_wait"] = time.monotonic() - started
+        # how long its process took to start (hidden or not): interpreter, torch, device ready
+        for mark, seconds in self.session.startup.items():
+            self.verdict.durations[f"worker_startup_{mark}"] = seconds
+        size = max([_trial_layout(ref)[0].size for ref in self._sized] + [exchange.ALIGN])
+        self._attach(size)
+
+    def _attach(self, size: int) -> None:
+        """Attach a region of at least `size` bytes: device memory through CUDA IPC where the
+        references live on a CUDA device and IPC works, else the session's host region. A CUDA
+        region that fails its probe (or kills the process opening it: no candidate code has run
+        yet) turns CUDA IPC off for this judge; a device with no room for one right now only
+        sends this candidate through the host region (its verdict's options say why)."""
+        if self.backend.exact_device == "cuda" and self.judge.cuda_exchange_failure is None:
+            region = None
+            try:
+                region = self._cuda_region(size)
+            except Exception as exc:
+                self.judge.cuda_exchange_failure = f"{type(exc).__name__}: {exc}"
+            if region is not None:
+                self.session.regions.append(region)  # freed with the session, after its process
+                try:
+                    problem = self._probe(region)
+                except WorkerFault as fault:
+                    problem = f"the candidate's process died opening it: {fault.message}"
+                    self.judge.retire(self.session)
+                    self.session = self.judge._take_session(self.backend)
+                    (self.session.workdir / "candidate.py").write_text(self.source, encoding="utf-8")
+                if problem is None:
+                    self.region = region
+                    self.verdict.options["exchange"] = region.kind
+                    return
+                if "out of memory" in problem.lower():  # a full device passes: try CUDA next time
+                    self.verdict.options["exchange_note"] = f"no room on the device for the exchange: {problem}"
+                else:
+                    self.judge.cuda_exchange_failure = problem
+        region = self.session.host_region
+        region.ensure(size)
+        problem = self._probe(region)
+        if problem is not None:
+            raise self._fail("harness", f"the exchange region does not work: {problem}")
+        self.region = region
+        self.verdict.options["exchange"] = region.kind
+
+    def _cuda_region(self, size: int):
+        """A CUDA region, or None when the device has no room for one now (then this candidate
+        uses the host region, and the next tries CUDA again). Other failures raise: CUDA IPC
+        does not work here."""
+        from .cuda_ipc import IpcError
+
+        for attempt in range(2):
+            try:
+                return exchange.CudaRegion(size, torch.cuda.current_device())
+            except IpcError as exc:
+                if not exc.out_of_memory:
+                    raise
+                if attempt == 0:
+                    self.judge.release_memory("cuda")
+                else:
+                    self.verdict.options["exchange_note"] = f"no room on the device for the exchange: {exc}"
+        return None
+
+    def _probe(self, region) -> str | None:
+        """A random pattern through `region` and its complement back; None when both arrive."""
+        pattern = exchange.probe_pattern()
+        region.write(exchange.Slot(0, len(pattern)), torch.frombuffer(bytearray(pattern), dtype=torch.uint8))
+        region.flush()
+        reply = self.session.request(
+            {"op": "attach", "backend": self.backend.name, "region": region.describe(), "probe": pattern.hex()},
+            self.options.startup_timeout,
+            "start-up",
+        )
+        if not reply.get("ok"):
+            return f"{reply.get('error_type', 'Error')}: {reply.get('message', '')}"
+        if not reply.get("probe_matched"):
+            return "the candidate's process read other bytes than the judge wrote"
+        back = region.read(exchange.Slot(0, len(pattern)), torch.uint8, [len(pattern)], "cpu")
+        if bytes(back.numpy().tobytes()) != exchange.complement(pattern):
+            return "the judge read other bytes than the candidate's process wrote"
+        return None
+
+    def _ensure_region(self, size: int) -> None:
+        if size <= self.region.size:
+            return
+        if self.region.kind == "host":
+            self.region.ensure(size)
+            problem = self._probe(self.region)
+            if problem is not None:
+                raise self._fail("harness", f"the exchange region does not work: {problem}")
+        else:
+            self._attach(size)
+
+    def _place_inputs(self, inputs: list[Any], slots: list[exchange.Slot | None]) -> list[dict]:
+        """Write the tensor inputs into their slots; their records (other inputs travel as values)."""
+        records = []
+        with self._part("exchange"):
+            for x, slot in zip(inputs, slots):
+                if isinstance(x, torch.Tensor):
+                    self.region.write(slot, x)
+                    records.append(tensorio.record(x, offset=slot.offset, nbytes=slot.nbytes))
+                else:
+                    records.append(tensorio.describe(x))
+            self.region.flush()
+        return records
 
     def _load(self) -> None:
-        self._enter("import")
         reply = self._ask(
             {
                 "op": "load",
@@ -226,7 +566,7 @@ class _Evaluation:
             "import",
         )
         self._runtime_guards(reply, "import")
-        self.verdict.durations["compile_ms"] = reply.get("ms", 0.0) / 1e3
+        self.verdict.durations["compile"] = reply.get("ms", 0.0) / 1e3
         self._fail_on_guards()
 
     def _ask(self, message: dict, timeout: float, stage: str) -> dict:
@@ -238,6 +578,8 @@ class _Evaluation:
                     self.problem.path, f"fails in the candidate's process: {reply.get('message')}"
                 )
             text = f"{reply.get('error_type', 'Error')}: {reply.get('message', '')}".strip()
+            if kind == "memory" and isinstance(reply.get("device_memory"), dict):
+                kind, text = self._device_oom(reply["device_memory"], text)
             self.verdict.log_tail = (reply.get("traceback") or "")[-4000:]
             if reply.get("compile_log"):
                 self.verdict.compile_log = reply["compile_log"]
@@ -257,11 +599,29 @@ class _Evaluation:
             )
         return reply
 
+    def _device_oom(self, memory: dict, text: str) -> tuple[str, str]:
+        """Whose out-of-memory it was: ("memory", ...) when the candidate's own, ("harness", ...)
+        when the device was full of other processes' memory (see `Judge.evaluate`)."""
+        device = self.backend.exact_device
+        total, own = int(memory.get("total") or 0), int(memory.get("own") or 0)
+        held, budget = self.judge.device_bytes(device, self.session), self.judge.memory_budget(device)
+        blame = oom_blame(own, _requested_bytes(text), total, held, budget)
+        if blame == "candidate":
+            return "memory", f"{text} (its process held {_gib(own)} of the device's {_gib(total)})"
+        why = (
+            f"the device ran out of memory while the candidate's process held {_gib(own)} of "
+            f"{_gib(total)} and the judge {_gib(held)} (budget {_gib(budget)}); "
+            + ("the judge was over its budget" if blame == "judge" else "other processes held the rest")
+        )
+        self.not_the_candidates = why
+        return "harness", f"not the candidate's: {why}. {text}"
+
     # -- trials -----------------------------------------------------------------------------
 
-    def _init_model(self, label: str, seed: int) -> None:
+    def _init_model(self, label: str) -> None:
         instance = self.instances[label]
-        self.references[label] = Reference(instance, self.backend.torch_device, seed, self.timing.synchronize)
+        with self._part("reference"):
+            self.prepared.reference(label)
         sizes, overrides = self.size_requests[label]
         reply = self._ask(
             {
@@ -270,7 +630,7 @@ class _Evaluation:
                 "sizes": sizes,
                 "overrides": overrides,
                 "dtype": instance.dtype,
-                "seed": seed,
+                "seed": self.prepared.weight_seeds[label],
             },
             self.options.init_timeout,
             "init",
@@ -279,42 +639,21 @@ class _Evaluation:
         self._fail_on_guards()
 
     def _trials(self) -> None:
-        main = self.instances["main"]
-        # t1's inputs are drawn first: they also tell which distributions apply, without
-        # ProblemInstance.distributions()'s fake-tensor trace (which imports torch._dynamo)
-        first_seed = self.rng.getrandbits(63)
-        first_inputs = main.make_inputs(first_seed, "native", device="cpu")
-        distributions = trials.applicable_distributions(main, first_inputs)
-        plan = trials.plan(
-            distributions, self.options.trials, "heldout" in self.instances, self.rng, first_seed=first_seed
-        )
-        self.prepared_inputs = {plan[0].name: first_inputs}
         self._enter("init")
-        self._init_model("main", self.rng.getrandbits(63))
+        self._init_model("main")
         self._enter("correctness")
-        for spec in plan:
+        for spec in self.prepared.plan:
             if spec.label == "heldout":
                 self._enter("heldout")
-                self._init_model("heldout", self.rng.getrandbits(63))
+                self._init_model("heldout")
             self._trial(spec)
 
-    def _send_inputs(self, name: str, inputs: list[Any]) -> list[dict]:
-        return [
-            tensorio.save(self.session.workdir, f"{name}_sent{i}", x)
-            if isinstance(x, torch.Tensor)
-            else tensorio.describe(x)
-            for i, x in enumerate(inputs)
-        ]
-
     def _trial(self, spec: trials.TrialSpec) -> None:
-        instance = self.instances[spec.label]
-        inputs = self.prepared_inputs.pop(spec.name, None)
-        if inputs is None:
-            inputs = instance.make_inputs(spec.seed, spec.distribution, device="cpu")
-        self.last_inputs[spec.label] = inputs
-        profile = self.reference_ops if not self.reference_ops.ops else None
-        expected = self.references[spec.label].run(inputs, profile=profile)
-        records = self._send_inputs(spec.name, inputs)
+        with self._part("reference"):
+            ref = self.prepared.trial(spec)
+        layout, input_slots, output_slots, after_slots = _trial_layout(ref)
+        self._ensure_region(layout.size)
+        records = self._place_inputs(ref.inputs, input_slots)
         result = TrialResult(spec.name, spec.label, spec.distribution, spec.refill, passed=False)
         self.verdict.trials.append(result)
         try:
@@ -325,6 +664,10 @@ class _Evaluation:
                     "label": spec.label,
                     "inputs": records,
                     "refill": spec.refill,
+                    "outbox": {
+                        "outputs": [s.to_json() for s in output_slots],
+                        "inputs": [s.to_json() if s is not None else [0, 0] for s in after_slots],
+                    },
                 },
                 self.options.trial_timeout,
                 "heldout" if spec.label == "heldout" else "correctness",
@@ -339,10 +682,13 @@ class _Evaluation:
         self._runtime_guards(reply, spec.name)
         self._op_guards(reply, result)
         self._fail_on_guards()
-        self._inputs_unchanged(spec.name, inputs, reply.get("inputs_after"))
-        result.comparisons = self._compare(spec.name, expected, reply, instance)
+        self._inputs_unchanged(spec.name, ref.inputs, reply.get("inputs_after"), after_slots)
+        result.comparisons = self._compare(ref, reply, output_slots)
         result.passed = all(c.passed for c in result.comparisons)
-        self._keep_for_timing(spec, records, expected)
+        if spec.label == "main":
+            self.timed_trial = (spec.name, ref)
+        if self.prepared.nbytes > self.judge.memory_budget(self.backend.exact_device):
+            self.prepared.forget(spec.name)  # kept for this candidate only (timed_trial, ref)
         self._record_errors(result.comparisons)
         self._fail_on_guards()
         if not result.passed:
@@ -355,34 +701,17 @@ class _Evaluation:
                 f"trial {spec.name} {where}{hint}: {bad.describe()}",
             )
 
-    def _keep_for_timing(
-        self, spec: trials.TrialSpec, records: list[dict], expected: ReferenceOutputs
-    ) -> None:
-        """Delete what a trial wrote, except the latest main-size inputs (the timed runs reuse
-        them): at a GPU's default sizes each trial's files are hundreds of megabytes."""
-        keep = spec.label == "main"
-        if keep and self.timed_trial is not None:
-            self._remove_files(self.timed_trial[0])
-        self._remove_files(spec.name, inputs_too=not keep)
-        if keep:
-            self.timed_trial = (spec.name, records, expected)
-
-    def _remove_files(self, name: str, inputs_too: bool = True) -> None:
-        for path in self.session.workdir.glob(f"{name}_*.bin"):
-            if inputs_too or "_sent" not in path.name:
-                path.unlink(missing_ok=True)
-
-    def _compare(self, name: str, expected: ReferenceOutputs, reply: dict, instance) -> list[Comparison]:
+    def _compare(self, ref: TrialReference, reply: dict, slots: list[exchange.Slot]) -> list[Comparison]:
         records = reply.get("outputs")
         if not isinstance(records, list):
             raise self._fail("output", "the worker returned no outputs")
-        want = len(expected.native)
-        if expected.structure in ("tuple", "list") and reply.get("structure") not in ("tuple", "list"):
+        want = len(ref.outputs)
+        if ref.structure in ("tuple", "list") and reply.get("structure") not in ("tuple", "list"):
             raise self._fail(
                 "output",
-                f"forward returned a {reply.get('structure')}; the reference returns a {expected.structure} of {want}",
+                f"forward returned a {reply.get('structure')}; the reference returns a {ref.structure} of {want}",
             )
-        if expected.structure == "tensor" and reply.get("structure") != "tensor":
+        if ref.structure == "tensor" and reply.get("structure") != "tensor":
             raise self._fail(
                 "output", f"forward returned a {reply.get('structure')}; the reference returns one tensor"
             )
@@ -397,20 +726,18 @@ class _Evaluation:
                 "output",
                 f"output {a.get('output')} shares memory with input {a.get('input')}: outputs must be new tensors",
             )
-        comparisons = []
-        for i, (record, native) in enumerate(zip(records, expected.native)):
-            exact = expected.exact[i] if expected.exact is not None else None
-            nudged = expected.nudged[i] if expected.nudged is not None else None
-            comparisons.append(self._compare_one(i, record, native, exact, nudged))
-        return comparisons
+        return [
+            self._compare_one(i, record, expected, slot)
+            for i, (record, expected, slot) in enumerate(zip(records, ref.outputs, slots))
+        ]
 
-    def _compare_one(self, i: int, record: dict, native: Any, exact: Any, nudged: Any = None) -> Comparison:
-        if not isinstance(native, torch.Tensor):
+    def _compare_one(self, i: int, record: Any, expected: ExpectedOutput, slot: exchange.Slot) -> Comparison:
+        if not expected.is_tensor:
             got = record.get("value") if isinstance(record, dict) else None
-            same = got == native or (
+            same = got == expected.value or (
                 isinstance(got, float)
-                and isinstance(native, float)
-                and math.isclose(got, native, rel_tol=1e-6)
+                and isinstance(expected.value, float)
+                and math.isclose(got, expected.value, rel_tol=1e-6)
             )
             return Comparison(
                 output=i,
@@ -419,62 +746,41 @@ class _Evaluation:
                 numel=1,
                 mismatched=0 if same else 1,
                 exact=True,
-                problem=None if same else f"returned {got!r}, expected {native!r}",
+                problem=None if same else f"returned {got!r}, expected {expected.value!r}",
             )
+        shape, numel = list(expected.shape), math.prod(expected.shape)
+
+        def problem(text: str) -> Comparison:
+            return Comparison(output=i, passed=False, shape=shape, numel=numel, problem=text)
+
         if not isinstance(record, dict) or record.get("kind") != "tensor":
             kind = record.get("type") or record.get("value") if isinstance(record, dict) else record
-            return Comparison(
-                output=i,
-                passed=False,
-                shape=list(native.shape),
-                numel=native.numel(),
-                problem=f"is {kind!r}, not a tensor",
-            )
-        expected_shape = list(native.shape)
-        if record.get("shape") != expected_shape:
-            return Comparison(
-                output=i,
-                passed=False,
-                shape=expected_shape,
-                numel=native.numel(),
-                problem=f"has shape {tuple(record.get('shape') or ())}, expected {tuple(expected_shape)}",
-            )
-        want_dtype = tensorio.dtype_name(native.dtype)
+            return problem(f"is {kind!r}, not a tensor")
+        if record.get("shape") != shape:
+            return problem(f"has shape {tuple(record.get('shape') or ())}, expected {tuple(shape)}")
+        want_dtype = tensorio.dtype_name(expected.dtype)
         if record.get("dtype") != want_dtype:
-            return Comparison(
-                output=i,
-                passed=False,
-                shape=expected_shape,
-                numel=native.numel(),
-                problem=f"has dtype {record.get('dtype')}, expected {want_dtype}",
-            )
+            return problem(f"has dtype {record.get('dtype')}, expected {want_dtype}")
         want_device = torch.device(self.backend.torch_device).type
         if record.get("device") != want_device:
-            return Comparison(
-                output=i,
-                passed=False,
-                shape=expected_shape,
-                numel=native.numel(),
-                problem=f"is on device {record.get('device')}, expected {want_device}",
-            )
+            return problem(f"is on device {record.get('device')}, expected {want_device}")
+        if record.get("stored") is not True:
+            return problem("could not be read: its process did not hand its bytes over")
         try:
-            got = tensorio.load(
-                self.session.workdir, record, max_bytes=native.numel() * native.element_size()
-            )
+            with self._part("exchange"):
+                got = self.region.read(slot, expected.dtype, shape, expected.tensor.device)
         except tensorio.TransferError as exc:
-            return Comparison(
-                output=i,
-                passed=False,
-                shape=expected_shape,
-                numel=native.numel(),
-                problem=f"could not be read: {exc}",
+            return problem(f"could not be read: {exc}")
+        with self._part("compare"):
+            return tolerance.compare(
+                i,
+                got,
+                expected.tensor,
+                None,
+                expected.dtype,
+                reference=expected.reference,
+                calibration=expected.calibration,
             )
-        if exact is None:
-            return tolerance.compare(i, got, native, None, native.dtype, reference="native")
-        natives = [native] + (
-            [nudged] if isinstance(nudged, torch.Tensor) and nudged.shape == native.shape else []
-        )
-        return tolerance.compare(i, got, exact, natives, native.dtype)
 
     def _record_errors(self, comparisons: list[Comparison]) -> None:
         v = self.verdict
@@ -485,29 +791,29 @@ class _Evaluation:
             v.max_rel_error = max(v.max_rel_error or 0.0, c.max_rel_error)
             v.margin = max(v.margin or 0.0, c.margin)
 
-    def _inputs_unchanged(self, name: str, inputs: list[Any], after: Any) -> None:
+    def _inputs_unchanged(
+        self, name: str, inputs: list[Any], after: Any, slots: list[exchange.Slot | None]
+    ) -> None:
         if not isinstance(after, list) or len(after) != len(inputs):
             raise self._fail("harness", "the worker did not report its inputs after forward")
         for i, (before, record) in enumerate(zip(inputs, after)):
             if not isinstance(before, torch.Tensor):
                 continue
             try:
-                now = tensorio.load(
-                    self.session.workdir, record, max_bytes=before.numel() * before.element_size()
-                )
+                dtype, shape = tensorio.check_record(record)
             except tensorio.TransferError as exc:
                 raise self._fail("harness", f"input {i} after forward could not be read: {exc}") from None
-            same = (
-                now.shape == before.shape
-                and now.dtype == before.dtype
-                and bool(
-                    (
-                        now.reshape(-1).view(torch.uint8) == before.contiguous().reshape(-1).view(torch.uint8)
-                    ).all()
-                )
-                if before.numel()
-                else now.shape == before.shape
-            )
+            same = dtype == before.dtype and shape == list(before.shape)
+            if same and before.numel():
+                if record.get("stored") is not True:
+                    raise self._fail("harness", f"input {i} after forward was not handed back")
+                try:
+                    with self._part("exchange"):
+                        now = self.region.read(slots[i], dtype, shape, before.device)
+                except tensorio.TransferError as exc:
+                    raise self._fail("harness", f"input {i} after forward could not be read: {exc}") from None
+                with self._part("compare"):
+                    same = torch.equal(exchange.tensor_bytes(now), exchange.tensor_bytes(before))
             if not same:
                 self._guard(
                     "mutated-input", "fail", f"forward changed input {i} in place (trial {name})", input=i
@@ -548,7 +854,7 @@ class _Evaluation:
 
     def _op_guards(self, reply: dict, result: TrialResult) -> None:
         ops = OpProfile.from_dict(reply.get("ops") or {})
-        reference_compute = set(self.reference_ops.compute_ops())
+        reference_compute = set(self.prepared.reference_ops.compute_ops())
         offending = {
             name: s
             for name, s in ops.compute_ops().items()
@@ -631,18 +937,28 @@ class _Evaluation:
     def _time(self) -> None:
         self._enter("timing")
         plan = self.options.timing_plan(self.backend.is_performance)
-        name, sent, expected = self.timed_trial
+        name, ref = self.timed_trial
         label = "main"
+        layout, input_slots, output_slots, _ = _trial_layout(ref)
+        self._ensure_region(layout.size)
+        records = self._place_inputs(ref.inputs, input_slots)
         with self._timing_lock():
             started = time.perf_counter_ns()
             reply = self._ask(
-                {"op": "time", "label": label, "inputs": sent, "seed": self.rng.getrandbits(31), **plan},
+                {
+                    "op": "time",
+                    "label": label,
+                    "inputs": records,
+                    "seed": self.rng.getrandbits(31),
+                    "outbox": {"outputs": [s.to_json() for s in output_slots]},
+                    **plan,
+                },
                 self.options.timing_timeout,
                 "timing",
             )
             envelope_ms = (time.perf_counter_ns() - started) / 1e6
             baselines = (
-                self._baselines(label, name) if self.backend.is_performance and self.options.baselines else {}
+                self._baselines(label, ref) if self.backend.is_performance and self.options.baselines else {}
             )
         self._runtime_guards(reply, "timing")
         self._fail_on_guards()
@@ -655,7 +971,7 @@ class _Evaluation:
         problem = envelope_problem(timing, times, envelope_ms)
         if problem:
             self._guard("timer", "fail", problem)
-        comparisons = self._compare(name, expected, reply, self.instances[label])
+        comparisons = self._compare(ref, reply, output_slots)
         bad = next((c for c in comparisons if not c.passed), None)
         if bad is not None:
             self._guard(
@@ -675,21 +991,23 @@ class _Evaluation:
                 self.verdict.speedup_compile = baselines["compile"].median_ms / timing.median_ms
             self._speed_of_light(timing)
 
-    def _baselines(self, label: str, name: str) -> dict[str, Timing]:
-        """Eager and torch.compile, timed here by the same loop as the candidate; cached."""
+    def _baselines(self, label: str, ref: TrialReference) -> dict[str, Timing]:
+        """Eager and torch.compile, timed here by the same loop as the candidate; cached (in the
+        store across runs, in the judge across candidates), so usually nothing runs here."""
         found = dict(self.cached_baselines)
-        reference = self.references[label]
+        kinds = ["eager"] + (["compile"] if self.options.compile_baseline else [])
+        missing = [kind for kind in kinds if kind not in found]
+        if not missing:
+            return found
+        reference = self.prepared.reference(label)
+        # copies: the refills below rewrite them, and the trial's inputs are kept for later candidates
         inputs = [
-            x.to(self.backend.torch_device) if isinstance(x, torch.Tensor) else x
-            for x in self.last_inputs[label]
+            x.to(self.backend.torch_device, copy=True) if isinstance(x, torch.Tensor) else x for x in ref.inputs
         ]
         plan = self.options.timing_plan(True)
         refill = _refiller(inputs, self.instances[label])
-        kinds = ["eager"] + (["compile"] if self.options.compile_baseline else [])
         with _reference_numerics(self.instances[label].torch_dtype):
-            for kind in kinds:
-                if kind in found:
-                    continue
+            for kind in missing:
                 model = reference.native_model if kind == "eager" else torch.compile(reference.native_model)
                 started = time.perf_counter_ns()
                 try:
@@ -703,6 +1021,7 @@ class _Evaluation:
                             min_runs=int(plan["min_runs"]),
                             max_runs=int(plan["max_runs"]),
                             budget_ms=float(plan["budget_ms"]),
+                            stable_within=float(plan["stable_within"]),
                         )
                 except Exception as exc:  # torch.compile may not support a model: say so, go on
                     self._guard(
@@ -739,18 +1058,36 @@ class _Evaluation:
         now = time.monotonic()
         v.durations[v.stage] = v.durations.get(v.stage, 0.0) + now - self.stage_started
         if self.session is not None:
-            self.session.close()
+            self.session.leave()
             tail = self.session.log_tail()
             if tail:
                 v.log_tail = (tail if not v.log_tail else v.log_tail + "\n--- worker log ---\n" + tail)[
                     -6000:
                 ]
             v.peak_memory_bytes = self.session.peak_memory or None
-            self.session.discard()
+            self.judge.retire(self.session)  # its process ends, and its regions are freed, meanwhile
+            self.session = self.region = None
+        self.timed_trial = None
+        self.prepared = None
+        self.judge.release_memory(self.backend.exact_device)
         v.log_tail = sandbox.redact(v.log_tail) or ""
         v.compile_log = sandbox.redact(v.compile_log)
         if not v.passed and not v.reason:
             v.reason = "did not complete"
+
+
+def _trial_layout(ref: TrialReference):
+    """Slots for a trial's inputs, its outputs and its inputs after forward, in one region."""
+    layout = exchange.Layout()
+
+    def slots_for_inputs() -> list[exchange.Slot | None]:
+        return [layout.take(exchange.nbytes_of(x)) if isinstance(x, torch.Tensor) else None for x in ref.inputs]
+
+    inputs = slots_for_inputs()
+    outputs = [layout.take(o.nbytes) for o in ref.outputs]
+    after = slots_for_inputs()
+    return layout, inputs, outputs, after
+
 
 
 def _refiller(inputs: list[Any], instance):

@@ -22,8 +22,12 @@ class EvalOptions:
     warmup: int | None = None  # None: the backend's default (sim: 1, GPU: 5)
     min_runs: int | None = None  # sim: 3, GPU: 20
     max_runs: int | None = None  # sim: 3, GPU: 500
-    budget_ms: float | None = None  # sim: 0, GPU: 2000
+    budget_ms: float | None = None  # most time for timed runs past min_runs (sim: 0, GPU: 1000)
+    stable_within: float | None = None  # stop once the median's 95% CI is within this share (GPU: 0.01)
     speed_of_light_slack: float = 0.9  # flag candidates faster than this share of the bound
+    # judging many candidates: one secret set of seeds and references per problem per judge (a
+    # run); False draws fresh seeds, and recomputes the references, for every candidate
+    reuse_references: bool = True
     # limits (seconds; bytes through memory_limit_mb)
     startup_timeout: float = 120.0
     import_timeout: float = 300.0  # includes compiling the candidate's kernels
@@ -48,14 +52,15 @@ class EvalOptions:
 
     def timing_plan(self, is_performance: bool) -> dict[str, float]:
         if is_performance:
-            defaults = {"warmup": 5, "min_runs": 20, "max_runs": 500, "budget_ms": 2000.0}
+            defaults = {"warmup": 5, "min_runs": 20, "max_runs": 500, "budget_ms": 1000.0, "stable_within": 0.01}
         else:
-            defaults = {"warmup": 1, "min_runs": 3, "max_runs": 3, "budget_ms": 0.0}
+            defaults = {"warmup": 1, "min_runs": 3, "max_runs": 3, "budget_ms": 0.0, "stable_within": 0.0}
         chosen = {
             "warmup": self.warmup,
             "min_runs": self.min_runs,
             "max_runs": self.max_runs,
             "budget_ms": self.budget_ms,
+            "stable_within": self.stable_within,
         }
         plan = {k: (v if v is not None else defaults[k]) for k, v in chosen.items()}
         plan["max_runs"] = max(plan["max_runs"], plan["min_runs"])

@@ -4,6 +4,11 @@ Every request has a time limit; while it waits, the judge polls the worker's res
 kills it the moment it passes the limit. Whatever ends a worker early (a deadline, the memory
 limit, a segfault, `os._exit`, garbage on the channel) becomes a `WorkerFault` with the reason,
 which the judge turns into a verdict with the log's tail.
+
+A session owns its worker's exchange regions (exchange.py): the host region is created with the
+process and passed to it; a CUDA region the judge attaches later is freed only once the process
+is gone. `Reaper` does that ending (kill, reap, free, remove the folder) on a thread of its own,
+so the next candidate does not wait for the last one's process to tear its device context down.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +91,11 @@ def _signal_name(number: int) -> str:
 
 
 class WorkerSession:
-    def __init__(self, config: SessionConfig | None = None):
+    def __init__(self, config: SessionConfig | None = None, backend: str | None = None):
+        """`backend`: what the worker makes ready while it starts ("auto": the best present;
+        None: nothing until the first request)."""
         self.config = config or SessionConfig()
+        self.backend = backend
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
         self.log_path = self.workdir / "worker.log"
         self.proc: subprocess.Popen | None = None
@@ -93,6 +103,13 @@ class WorkerSession:
         self.peak_memory = 0
         self.ready = False
         self.pid: int | None = None
+        self.host_region: Any = None  # exchange.HostRegion
+        self._left = False
+        self.regions: list[Any] = []  # regions attached later (CUDA), freed after the process
+        self.started_at: float | None = None  # wall clock, as the worker's start-up marks
+        # seconds from `start` to: the interpreter running, torch imported, ready (the worker's
+        # own marks; empty until it is ready)
+        self.startup: dict[str, float] = {}
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -104,25 +121,28 @@ class WorkerSession:
             env_extra["KBMETAL_WORKER_THREADS"] = str(self.config.threads)
             env_extra["OMP_NUM_THREADS"] = str(self.config.threads)
         env = sandbox.scrubbed_environment(extra=env_extra)
+        from .exchange import (
+            HostRegion,  # torch: imported by the judge, not by this module
+        )
+
+        self.host_region = HostRegion(self.workdir)
+        command = [
+            sys.executable, "-m", "kbmetal.evaluator.worker",
+            "--fd-in", str(to_worker_r),
+            "--fd-out", str(from_worker_w),
+            "--parent", str(os.getpid()),
+            "--region-fd", str(self.host_region.fd),
+        ]  # fmt: skip
+        if self.backend:
+            command += ["--backend", self.backend]
+        self.started_at = time.time()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kbmetal.evaluator.worker",
-                    "--fd-in",
-                    str(to_worker_r),
-                    "--fd-out",
-                    str(from_worker_w),
-                    "--workdir",
-                    str(self.workdir),
-                    "--parent",
-                    str(os.getpid()),
-                ],  # fmt: skip
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(to_worker_r, from_worker_w),
+                pass_fds=(to_worker_r, from_worker_w, self.host_region.fd),
                 env=env,
                 cwd=self.workdir,
                 start_new_session=True,
@@ -141,6 +161,18 @@ class WorkerSession:
             self.kill()
             raise WorkerFault("guard", f"the worker's first message was not 'ready': {str(message)[:200]}")
         self.ready = True
+        marks = message.get("startup")
+        if isinstance(marks, dict) and self.started_at is not None:
+            self.startup = {
+                name: max(0.0, float(marks[name]) - self.started_at)
+                for name in ("interpreter", "torch", "ready")
+                if isinstance(marks.get(name), (int, float))
+            }
+
+    @property
+    def device_bytes(self) -> int:
+        """Device memory of the judge's that this session holds (its CUDA exchange regions)."""
+        return sum(int(getattr(r, "size", 0)) for r in self.regions if getattr(r, "buffer", None) is not None)
 
     def request(self, message: dict[str, Any], timeout: float, stage: str) -> dict[str, Any]:
         self.wait_ready()
@@ -150,9 +182,13 @@ class WorkerSession:
             raise self._death(stage) from None
         return self._receive(timeout, stage)
 
-    def close(self) -> None:
-        """Ask the worker to leave, then make sure it and anything it started are gone."""
-        if self.proc is not None and self.proc.poll() is None and self.ready:
+    def leave(self) -> None:
+        """Ask the worker to leave (its last word carries its peak memory); it may still be
+        exiting when this returns."""
+        if self._left:
+            return
+        self._left = True
+        if self.proc is not None and self.proc.poll() is None and self.ready and self.chan is not None:
             try:
                 self.chan.send({"op": "exit"})
                 reply = self.chan.recv(timeout=5.0, on_tick=self._watch_memory)
@@ -160,13 +196,27 @@ class WorkerSession:
                     self.peak_memory = max(self.peak_memory, reply["maxrss"])
             except (ChannelClosed, ProtocolError, WorkerFault, OSError):
                 pass
+
+    def close(self) -> None:
+        """Ask the worker to leave, then make sure it and anything it started are gone."""
+        self.leave()
         self.kill()
         if self.chan is not None:
             self.chan.close()
             self.chan = None
 
     def discard(self) -> None:
+        """End the worker, then free its regions (never before: the worker may have them open)
+        and remove its folder."""
         self.close()
+        for region in [*self.regions, self.host_region]:
+            if region is not None:
+                try:
+                    region.close()
+                except Exception:  # a device in trouble: the judge's next candidate will say so
+                    pass
+        self.regions.clear()
+        self.host_region = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def kill(self) -> None:
@@ -250,3 +300,31 @@ class WorkerSession:
         if size > limit:
             text = "..." + text[text.find("\n") + 1 :] if "\n" in text else text
         return text
+
+
+class Reaper:
+    """Discards finished sessions on threads of their own, off the judge's path."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[threading.Thread, WorkerSession]] = []
+
+    def discard(self, session: WorkerSession) -> None:
+        self._prune()
+        thread = threading.Thread(target=session.discard, name="kbmetal-reaper", daemon=True)
+        thread.start()
+        self._pending.append((thread, session))
+
+    def _prune(self) -> None:
+        self._pending = [(t, s) for t, s in self._pending if t.is_alive()]
+
+    @property
+    def device_bytes(self) -> int:
+        """Device memory still held by sessions on their way out (freed once their process is)."""
+        self._prune()
+        return sum(s.device_bytes for _, s in self._pending)
+
+    def join(self) -> None:
+        """Wait until every session handed over is gone."""
+        for thread, _ in self._pending:
+            thread.join()
+        self._pending.clear()

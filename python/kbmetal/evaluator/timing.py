@@ -4,11 +4,17 @@ A backend fills in `DeviceTiming` (four small methods); `measure()` is the one l
 goes through, in the judge (reference, baselines) and in the candidate's process alike:
 
     warm-up runs (on refilled inputs too)
-    repeat until enough runs for a stable median (or the budget is spent):
+    repeat, at least `min_runs` times, until the median is stable or the budget is spent:
         refill the inputs with new values (untimed; a cache keyed on contents never hits)
         flush the device's caches (untimed)
         ms = time_call(fn)          # device-wide sync before the final timestamp
     median, min, max, interquartile range, run count
+
+"Stable": the distribution-free 95% confidence interval of the median (two order statistics
+around it) lies within `stable_within` of the median on either side. A GPU kernel whose runs
+agree to a percent stops after its `min_runs`; a noisy one runs on until `budget_ms` of timed
+runs (or `max_runs`), so every candidate's timing is bounded and none is cut short while its
+median still moves. The reference, the baselines and the candidate all stop by this one rule.
 
 `time_call` must see every piece of work `fn` starts, on any stream or queue: the last timestamp
 is taken only after a device-wide synchronisation. Backends:
@@ -24,6 +30,7 @@ is taken only after a device-wide synchronisation. Backends:
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -158,6 +165,20 @@ def summarize(
     )
 
 
+def median_is_stable(times_ms: list[float], within: float) -> bool:
+    """True when the 95% confidence interval of the median of `times_ms` (order statistics, no
+    assumption about the distribution) is within `within` times the median of it on each side."""
+    n = len(times_ms)
+    if within <= 0 or n < 6:
+        return False
+    ordered = sorted(times_ms)
+    spread = 1.96 * math.sqrt(n)
+    low = max(1, math.floor((n - spread) / 2))  # 1-based ranks
+    high = min(n, math.ceil(1 + (n + spread) / 2))
+    median = statistics.median(ordered)
+    return median - ordered[low - 1] <= within * median and ordered[high - 1] - median <= within * median
+
+
 def measure(
     timing: DeviceTiming,
     fn: Callable[[], Any],
@@ -168,6 +189,7 @@ def measure(
     min_runs: int = 10,
     max_runs: int = 100,
     budget_ms: float = 2000.0,
+    stable_within: float = 0.0,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> tuple[Timing, list[float]]:
     """Time `fn` by the loop in the module docstring; returns the summary and every run's time."""
@@ -183,7 +205,8 @@ def measure(
             refill()
         timing.flush_cache()
         times.append(timing.time_call(fn))
-        spent_ms = (clock() - started) / 1e6
-        if len(times) >= min_runs and spent_ms >= budget_ms:
+        if len(times) < min_runs:
+            continue
+        if (clock() - started) / 1e6 >= budget_ms or median_is_stable(times, stable_within):
             break
     return summarize(times, subject=subject, timing=timing, warmup=warmup, profile=timing.profile()), times

@@ -1,10 +1,15 @@
 """The candidate's process: imports the candidate, runs it on the inputs it is sent, reports.
 
 Started by the judge (`python -m kbmetal.evaluator.worker`, a fresh interpreter: spawned, never
-forked from the judge) with a scrubbed environment, its stdout and stderr going to a log file, and
-two pipes for the protocol. It never sees a reference output: the judge computes those in its
-own process and compares there. What this process reports about itself (ops, launches, threads,
-patches) is evidence the judge weighs; what decides correctness is the outputs it writes.
+forked from the judge) with a scrubbed environment, its stdout and stderr going to a log file, two
+pipes for the protocol and the judge's exchange region (exchange.py) for tensors. It never sees a
+reference output: the judge computes those in its own process and compares there. What this
+process reports about itself (ops, launches, threads, patches) is evidence the judge weighs; what
+decides correctness is the outputs it hands back.
+
+A judge starts workers ahead of need (`--backend`): the interpreter, torch, the harness and the
+backend's device (its context, timer and thread pools) are ready before a candidate is known, and
+the first message names the candidate.
 
 Everything the worker needs is imported and fingerprinted before the candidate's module runs, and
 the functions it calls are held in locals, so a candidate that patches a module attribute changes
@@ -26,10 +31,15 @@ import time
 import traceback
 from typing import Any
 
+_INTERPRETER_UP = time.time()  # before torch: what the start-up report splits at
+
 import torch
 
+_TORCH_IMPORTED = time.time()
+
 from . import channel as channel_mod
-from . import integrity, launches, oprecord, sandbox, tensorio, timing
+from . import exchange, integrity, launches, oprecord, sandbox, tensorio, timing
+from .backends import TORCH_DEVICE
 from .channel import Channel
 
 _TRACEBACK_CHARS = 8000
@@ -90,7 +100,23 @@ def _describe_error(exc: BaseException, kind: str) -> dict[str, Any]:
     log = getattr(exc, "log", None)
     if isinstance(log, str) and log:
         reply["compile_log"] = log[-_TRACEBACK_CHARS:]
+    if _is_device_oom(exc):
+        reply["device_memory"] = _device_memory()
     return reply
+
+
+def _is_device_oom(exc: BaseException) -> bool:
+    return any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__)
+
+
+def _device_memory() -> dict[str, int] | None:
+    """What the device held when this process ran out of its memory: the judge weighs it to tell
+    the candidate's own out-of-memory from one caused by other processes (judge.py)."""
+    try:
+        free, total = torch.cuda.mem_get_info()
+        return {"free": int(free), "total": int(total), "own": int(torch.cuda.memory_reserved())}
+    except Exception:  # no CUDA device: nothing to weigh
+        return None
 
 
 def _error_kind(exc: BaseException, stage: str) -> str:
@@ -99,15 +125,16 @@ def _error_kind(exc: BaseException, stage: str) -> str:
         return "compile"
     if "ProblemError" in names:
         return "problem"
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or _is_device_oom(exc):
         return "memory"
     return stage
 
 
 class Worker:
-    def __init__(self, chan: Channel, workdir: pathlib.Path):
+    def __init__(self, chan: Channel, region_fd: int | None = None):
         self.chan = chan
-        self.workdir = workdir
+        self.region = exchange.WorkerRegion(region_fd)
+        self.prepared: str | None = None  # the backend whose device, timer and counter are ready
         self.problem = None
         self.model_cls = None
         self.models: dict[str, torch.nn.Module] = {}
@@ -121,8 +148,9 @@ class Worker:
         self.native_threads: dict[int, str] = {}
         # the harness's own references, taken before any candidate code exists
         self._no_grad = torch.no_grad
-        self._save = tensorio.save
-        self._load = tensorio.load
+        self._view = self.region.tensor
+        self._store = self.region.store
+        self._record = tensorio.record
         self._write_into = tensorio.write_into
         self._measure = timing.measure
         self._recorder = oprecord.OpRecorder
@@ -134,8 +162,21 @@ class Worker:
     # -- protocol ---------------------------------------------------------------------------
 
     def serve(self) -> None:
-        self.chan.send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__})
+        self.chan.send(
+            {
+                "event": "ready",
+                "pid": os.getpid(),
+                "torch": torch.__version__,
+                # wall-clock marks of the start-up, for the judge's pre-start planning and report
+                "startup": {
+                    "interpreter": _INTERPRETER_UP,
+                    "torch": _TORCH_IMPORTED,
+                    "ready": time.time(),
+                },
+            }
+        )
         handlers = {
+            "attach": self.attach,
             "load": self.load,
             "init": self.init,
             "trial": self.trial,
@@ -162,6 +203,38 @@ class Worker:
     def _maxrss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    # -- start-up and the exchange region ------------------------------------------------------
+
+    def prepare(self, backend: str) -> None:
+        """Make the backend's device ready: its timer, launch counter and thread pools. "auto":
+        the best backend present. Failures wait for `load`, which reports them."""
+        if backend == "auto":
+            from .backends import best
+
+            backend = best()
+        self.device = TORCH_DEVICE.get(backend, "cpu")
+        self.timing = timing.timing_for(backend)
+        self.counter = launches.counter_for(backend)
+        self._warm_thread_pools(backend)
+        import kbmetal.problems  # noqa: F401 - what `load` needs, imported ahead
+
+        self.prepared = backend
+
+    def attach(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Map the judge's exchange region; read the judge's pattern back and answer with its
+        complement, which proves both directions before any tensor travels."""
+        try:
+            if self.prepared != msg["backend"]:
+                self.prepare(msg["backend"])
+            self.region.attach(msg["region"], self.device)
+            probe = bytes.fromhex(msg["probe"])
+            seen = self.region.peek(0, len(probe))
+            self.region.poke(0, exchange.complement(seen))
+            self.timing.synchronize()
+        except Exception as exc:
+            return _describe_error(exc, "harness")
+        return {"ok": True, "probe_matched": seen == probe}
+
     # -- load: the problem, the runtime, the candidate ----------------------------------------
 
     def load(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -171,10 +244,12 @@ class Worker:
             self.problem = load_problem(msg["problem"])
         except Exception as exc:
             return _describe_error(exc, "problem")
+        try:
+            if self.prepared != msg["backend"]:
+                self.prepare(msg["backend"])
+        except Exception as exc:
+            return _describe_error(exc, "harness")
         self.device = msg["device"]
-        self.timing = timing.timing_for(msg["backend"])
-        self.counter = launches.counter_for(msg["backend"])
-        self._warm_thread_pools(msg["backend"])
         self.python_threads = {t.ident for t in threading.enumerate()}
         self.native_threads = _native_threads()
         watched = [sys.modules[name] for name in list(sys.modules) if name.startswith("kbmetal.evaluator")]
@@ -268,11 +343,13 @@ class Worker:
     # -- one trial: one forward on new inputs ---------------------------------------------------
 
     def _receive_inputs(self, label: str, records: list[dict], refill: str) -> list[Any]:
-        values = [
-            self._load(self.workdir, r) if r.get("kind") == "tensor" else r.get("value") for r in records
-        ]
+        # views of the exchange region: each is copied into tensors of this process's own before
+        # the candidate sees it
+        values = [self._view(r) if r.get("kind") == "tensor" else r.get("value") for r in records]
         if refill == "fresh" or label not in self.inputs:
-            self.inputs[label] = [v.to(self.device) if isinstance(v, torch.Tensor) else v for v in values]
+            self.inputs[label] = [
+                v.to(self.device, copy=True) if isinstance(v, torch.Tensor) else v for v in values
+            ]
         else:
             for target, value in zip(self.inputs[label], values):
                 if isinstance(target, torch.Tensor):
@@ -303,7 +380,7 @@ class Worker:
         return {"python_threads": python, "new_threads": native, "children": children}
 
     def trial(self, msg: dict[str, Any]) -> dict[str, Any]:
-        name, label = msg["name"], msg["label"]
+        label = msg["label"]
         if label not in self.models:
             return {"ok": False, "kind": "harness", "message": f"no model initialised for {label!r}"}
         try:
@@ -337,33 +414,41 @@ class Worker:
             "dispatch_mode_kept": mode_kept,
             **self._side_work(threads_before, children_before),
         }
-        reply.update(self._report_outputs(name, output, inputs))
-        reply["inputs_after"] = [
-            self._save(self.workdir, f"{name}_in{i}", x)
-            if isinstance(x, torch.Tensor)
-            else tensorio.describe(x)
-            for i, x in enumerate(inputs)
-        ]
+        outbox = msg.get("outbox") or {}
+        reply.update(self._report_outputs(output, inputs, outbox.get("outputs") or []))
+        reply["inputs_after"] = self._hand_back(inputs, outbox.get("inputs") or [])
         reply["tampering"] = integrity.guard_call(self.fingerprint.changes)
         return reply
 
-    def _report_outputs(self, name: str, output: Any, inputs: list[Any]) -> dict[str, Any]:
+    def _hand_back(self, values: list[Any], slots: list[list[int]]) -> list[dict[str, Any]]:
+        """Records of `values`, tensors copied into the judge's slots (where one fits)."""
+        records = []
+        for i, value in enumerate(values):
+            if isinstance(value, torch.Tensor):
+                try:
+                    stored = i < len(slots) and self._store(slots[i], value)
+                except Exception:  # no plain bytes (sparse, meta): the judge sees `stored` false
+                    stored = False
+                records.append(self._record(value, stored=stored))
+            else:
+                records.append(tensorio.describe(value))
+        self.timing.synchronize()  # the judge reads the slots as soon as the reply arrives
+        return records
+
+    def _report_outputs(self, output: Any, inputs: list[Any], slots: list[list[int]]) -> dict[str, Any]:
         structure, values = _flatten(output)
         storages = {
             x.untyped_storage().data_ptr(): i
             for i, x in enumerate(inputs)
             if isinstance(x, torch.Tensor) and x.untyped_storage().nbytes()
         }
-        records, aliases = [], []
+        aliases = []
         for i, value in enumerate(values):
-            if isinstance(value, torch.Tensor):
-                ptr = value.untyped_storage().data_ptr() if value.untyped_storage().nbytes() else None
-                if ptr is not None and ptr in storages:
+            if isinstance(value, torch.Tensor) and value.untyped_storage().nbytes():
+                ptr = value.untyped_storage().data_ptr()
+                if ptr in storages:
                     aliases.append({"output": i, "input": storages[ptr]})
-                records.append(self._save(self.workdir, f"{name}_out{i}", value))
-            else:
-                records.append(tensorio.describe(value))
-        return {"structure": structure, "outputs": records, "aliases": aliases}
+        return {"structure": structure, "outputs": self._hand_back(values, slots), "aliases": aliases}
 
     # -- timing ---------------------------------------------------------------------------------
 
@@ -372,7 +457,7 @@ class Worker:
         model, instance = self.models[label], self.instances[label]
         try:
             pristine = [
-                self._load(self.workdir, r).to(self.device) if r.get("kind") == "tensor" else None
+                self._view(r).to(self.device, copy=True) if r.get("kind") == "tensor" else None
                 for r in msg["inputs"]
             ]
         except Exception as exc:
@@ -408,6 +493,7 @@ class Worker:
                     min_runs=int(msg["min_runs"]),
                     max_runs=int(msg["max_runs"]),
                     budget_ms=float(msg["budget_ms"]),
+                    stable_within=float(msg.get("stable_within", 0.0)),
                 )
                 for target, value in zip(inputs, pristine):
                     if isinstance(target, torch.Tensor):
@@ -425,7 +511,7 @@ class Worker:
             "launches": launched - launches_before if counted else None,
             **self._side_work(threads_before, children_before),
         }
-        reply.update(self._report_outputs("time", output, inputs))
+        reply.update(self._report_outputs(output, inputs, (msg.get("outbox") or {}).get("outputs") or []))
         reply["tampering"] = integrity.guard_call(self.fingerprint.changes)
         return reply
 
@@ -434,8 +520,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="kbmetal.evaluator.worker")
     parser.add_argument("--fd-in", type=int, required=True)
     parser.add_argument("--fd-out", type=int, required=True)
-    parser.add_argument("--workdir", required=True)
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--region-fd", type=int, help="the judge's host exchange region")
+    parser.add_argument("--backend", help="make this backend ready before the first message (auto: the best)")
     args = parser.parse_args(argv)
     sandbox.die_with_parent(args.parent)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -443,7 +530,12 @@ def main(argv: list[str] | None = None) -> None:
     threads = os.environ.get("KBMETAL_WORKER_THREADS")
     if threads:
         torch.set_num_threads(max(1, int(threads)))
-    worker = Worker(Channel(args.fd_in, args.fd_out), pathlib.Path(args.workdir))
+    worker = Worker(Channel(args.fd_in, args.fd_out), args.region_fd)
+    if args.backend:
+        try:
+            worker.prepare(args.backend)
+        except Exception:  # the first request prepares again and reports what is wrong
+            traceback.print_exc()
     worker.serve()
     sys.stdout.flush()
     sys.stderr.flush()

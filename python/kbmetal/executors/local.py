@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
@@ -26,22 +27,38 @@ class LocalExecutor(Executor):
         self.concurrency = concurrency or default_concurrency()
         threads = threads_per_judge or max(1, default_concurrency() // self.concurrency)
         self.threads = threads
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.concurrency,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=judge_process_setup,
-            initargs=(threads,),
-        )
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _start(self, expected: int | None) -> ProcessPoolExecutor:
+        """The judges, started with the first tasks: knowing how many candidates each will get,
+        they start no more candidate processes ahead than those will use."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.concurrency,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=judge_process_setup,
+                initargs=(self.threads, self.concurrency, expected),
+            )
+        return self._pool
+
+    def _share(self, left: int) -> int:
+        """Candidates a judge will likely get out of `left` still to hand out."""
+        return -(-left // self.concurrency)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, TaskResult]]:
+        tasks = list(tasks)
+        pool = self._start(self._share(len(tasks)) if tasks else None)
         pending = iter(tasks)
+        left = len(tasks)
         running = {}
         while True:
             while len(running) < self.concurrency:
                 task = next(pending, None)
                 if task is None:
                     break
-                running[self._pool.submit(run_task, task)] = task
+                left -= 1
+                task = dataclasses.replace(task, upcoming=self._share(left))
+                running[pool.submit(run_task, task)] = task
             if not running:
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -56,7 +73,8 @@ class LocalExecutor(Executor):
                 yield task, result
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class SerialExecutor(Executor):

@@ -50,7 +50,8 @@ class ProcessJudges(JudgePool):
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.concurrency, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=judge_process_setup, initargs=(self._threads,))
+                                   initializer=judge_process_setup,
+                                   initargs=(self._threads, self.concurrency, None))
 
     def submit(self, task: Task) -> Future:
         try:
