@@ -1,5 +1,17 @@
 // Python -> ArgValue. Torch is never imported from here: a tensor can only exist once the
 // caller has imported torch, so its types are looked up in sys.modules on first need.
+//
+// A tensor is read one of two ways, with the same result:
+//  - the DLPack C exchange API (torch >= 2.10 puts it on torch.Tensor): one C call fills a
+//    DLTensor (data, device, dtype, shape, strides) without a Python call, an allocation or
+//    a reference; storage_offset() is the only Python-level call left. Used for exact
+//    torch.Tensor and nn.Parameter objects on the CPU or a CUDA device.
+//  - attribute reads (is_cpu/is_cuda, is_contiguous, dtype, numel, storage_offset, data_ptr,
+//    get_device): everything else, i.e. subclasses (whose Python overrides are honoured),
+//    other devices (MPS), an older torch, and any tensor the exchange API declines. This
+//    path also produces every error message about a tensor.
+// Each attribute read costs a torch entry (argument parsing, warning handler, torch-function
+// check), 40-60 ns on a desktop CPU; six or seven per tensor were most of a launch's time.
 #include "bindings/args.h"
 
 #include <pybind11/pybind11.h>
@@ -13,6 +25,73 @@ namespace py = pybind11;
 
 namespace metalrt::bindings {
 namespace {
+
+// The part of DLPack's C ABI (dlpack.h 1.2 and later, a stable C ABI) metalrt uses, declared
+// here so that no torch or DLPack header is needed to build.
+namespace dlpack {
+
+enum DeviceType : int32_t { kCPU = 1, kCUDA = 2 };
+enum TypeCode : uint8_t { kInt = 0, kUInt = 1, kFloat = 2, kBfloat = 4, kBool = 6 };
+
+struct Device {
+  int32_t device_type;
+  int32_t device_id;
+};
+
+struct DataType {
+  uint8_t code;
+  uint8_t bits;
+  uint16_t lanes;
+};
+
+struct Tensor {  // DLTensor
+  void* data;
+  Device device;
+  int32_t ndim;
+  DataType dtype;
+  int64_t* shape;
+  int64_t* strides;  // never null from torch
+  uint64_t byte_offset;
+};
+
+struct Version {
+  uint32_t major;
+  uint32_t minor;
+};
+
+struct ApiHeader {
+  Version version;
+  ApiHeader* prev_api;  // an older major version's table, if the producer keeps one
+};
+
+// DLPackExchangeAPI: published as torch.Tensor.__dlpack_c_exchange_api__, a PyCapsule named
+// "dlpack_exchange_api". Fields are only ever appended within a major version.
+struct ExchangeApi {
+  ApiHeader header;
+  void* managed_tensor_allocator;
+  void* managed_tensor_from_py_object_no_sync;
+  void* managed_tensor_to_py_object_no_sync;
+  int (*dltensor_from_py_object_no_sync)(void* py_object, Tensor* out);  // 0, or -1 with a Python error
+  int (*current_work_stream)(int32_t device_type, int32_t device_id, void** stream);
+};
+
+constexpr uint32_t kMajor = 1;
+constexpr uint32_t kFirstMinorWithExchangeApi = 2;
+
+// The table of our major version from a capsule, or nullptr.
+const ExchangeApi* exchange_api(PyObject* capsule) {
+  auto* header = static_cast<ApiHeader*>(PyCapsule_GetPointer(capsule, "dlpack_exchange_api"));
+  if (!header) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  while (header && header->version.major > kMajor) header = header->prev_api;
+  if (!header || header->version.major != kMajor || header->version.minor < kFirstMinorWithExchangeApi) return nullptr;
+  auto* api = reinterpret_cast<const ExchangeApi*>(header);
+  return api->dltensor_from_py_object_no_sync && api->current_work_stream ? api : nullptr;
+}
+
+}  // namespace dlpack
 
 // Interned attribute names, created once (the GIL is held whenever these run).
 PyObject* intern(const char* s) { return PyUnicode_InternFromString(s); }
@@ -38,12 +117,47 @@ const Names& names() {
   return *n;
 }
 
-// torch.Tensor, torch.strided and the dtype objects (singletons, compared by identity).
+// torch.Tensor, torch.strided and the dtype objects (singletons, compared by identity), and
+// what the DLPack path needs.
 struct Torch {
   PyTypeObject* tensor = nullptr;
   PyObject* strided = nullptr;
   std::vector<std::pair<PyObject*, Scalar>> dtypes;
+  // The DLPack path serves these exact types: neither overrides a tensor attribute in Python,
+  // so reading below them gives what the attributes would.
+  PyTypeObject* plain_types[2] = {};  // torch.Tensor, torch.nn.Parameter
+  const dlpack::ExchangeApi* exchange = nullptr;  // null: torch < 2.10, attribute reads only
+  PyObject* storage_offset = nullptr;  // the method descriptor, called without a lookup
+
+  bool plain(PyObject* obj) const {
+    PyTypeObject* type = Py_TYPE(obj);
+    return exchange && (type == plain_types[0] || type == plain_types[1]);
+  }
 };
+
+// The exchange API and the storage_offset descriptor, or nothing (then every tensor takes the
+// attribute path). Errors are cleared: this only decides between two correct paths.
+void find_exchange_api(const py::object& torch, Torch* t) {
+  PyObject* tensor = reinterpret_cast<PyObject*>(t->tensor);
+  PyObject* capsule = PyObject_GetAttrString(tensor, "__dlpack_c_exchange_api__");
+  PyObject* offset = PyObject_GetAttrString(tensor, "storage_offset");
+  PyErr_Clear();
+  const dlpack::ExchangeApi* api = capsule && PyCapsule_CheckExact(capsule) ? dlpack::exchange_api(capsule) : nullptr;
+  Py_XDECREF(capsule);  // the table is static in torch, not owned by the capsule
+  if (!api || !offset || !PyObject_TypeCheck(offset, &PyMethodDescr_Type)) {
+    Py_XDECREF(offset);
+    return;
+  }
+  t->exchange = api;
+  t->storage_offset = offset;  // kept for the life of the process
+  t->plain_types[0] = t->tensor;
+  PyObject* nn = PyObject_GetAttrString(torch.ptr(), "nn");
+  PyObject* parameter = nn ? PyObject_GetAttrString(nn, "Parameter") : nullptr;
+  Py_XDECREF(nn);
+  PyErr_Clear();
+  if (parameter && PyType_Check(parameter)) t->plain_types[1] = reinterpret_cast<PyTypeObject*>(parameter);  // kept
+  else Py_XDECREF(parameter);
+}
 
 const Torch* torch() {
   static Torch* loaded = nullptr;
@@ -67,6 +181,7 @@ const Torch* torch() {
   };
   for (const auto& [name, scalar] : table)
     if (py::hasattr(torch, name)) t->dtypes.emplace_back(py::object(torch.attr(name)).release().ptr(), scalar);
+  find_exchange_api(torch, t);
   loaded = t;
   return loaded;
 }
@@ -132,6 +247,53 @@ Scalar scalar_from_format(const char* format, Py_ssize_t itemsize) {
     case 'd': return Scalar::Double;
     default: return Scalar::Opaque;
   }
+}
+
+// DLPack's element type as a Scalar (Opaque where metalrt has no name for it, as the attribute
+// path does) and its size in bytes. False for sub-byte types, which take the attribute path.
+bool scalar_from_dlpack(dlpack::DataType t, Scalar* scalar, uint64_t* itemsize) {
+  uint64_t bits = uint64_t(t.bits) * t.lanes;
+  if (bits == 0 || bits % 8 != 0) return false;
+  *itemsize = bits / 8;
+  *scalar = Scalar::Opaque;
+  if (t.lanes != 1) return true;
+  const Scalar ints[] = {Scalar::Char, Scalar::Short, Scalar::Int, Scalar::Long};
+  const Scalar uints[] = {Scalar::UChar, Scalar::UShort, Scalar::UInt, Scalar::ULong};
+  int log2_bytes = t.bits == 8 ? 0 : t.bits == 16 ? 1 : t.bits == 32 ? 2 : t.bits == 64 ? 3 : -1;
+  switch (t.code) {
+    case dlpack::kInt:
+      if (log2_bytes >= 0) *scalar = ints[log2_bytes];
+      break;
+    case dlpack::kUInt:
+      if (log2_bytes >= 0) *scalar = uints[log2_bytes];
+      break;
+    case dlpack::kFloat:
+      if (t.bits == 16) *scalar = Scalar::Half;
+      else if (t.bits == 32) *scalar = Scalar::Float;
+      else if (t.bits == 64) *scalar = Scalar::Double;
+      break;
+    case dlpack::kBfloat:
+      if (t.bits == 16) *scalar = Scalar::BFloat;
+      break;
+    case dlpack::kBool:
+      if (t.bits == 8) *scalar = Scalar::Bool;
+      break;
+    default: break;
+  }
+  return true;
+}
+
+// Tensor.is_contiguous() from sizes and strides, by torch's own rule: dimensions of size 1 are
+// skipped, and a tensor without elements is contiguous.
+bool is_contiguous(const dlpack::Tensor& t, uint64_t numel) {
+  if (numel == 0) return true;
+  int64_t expected = 1;
+  for (int32_t d = t.ndim - 1; d >= 0; --d) {
+    if (t.shape[d] == 1) continue;
+    if (t.strides[d] != expected) return false;
+    expected *= t.shape[d];
+  }
+  return true;
 }
 
 std::string type_name(PyObject* obj) { return Py_TYPE(obj)->tp_name; }
@@ -282,11 +444,46 @@ class ArgConverter {
     throw error;
   }
 
+  // The DLPack path (see the top of this file). False when the attribute path must decide:
+  // another device, a sub-byte dtype, or a tensor torch's export declines (sparse, meta...);
+  // `v` is then untouched.
+  bool from_dlpack(PyObject* obj, const Torch& t, size_t position, ArgValue* v) {
+    dlpack::Tensor dl;
+    if (t.exchange->dltensor_from_py_object_no_sync(obj, &dl) != 0) {
+      PyErr_Clear();
+      return false;
+    }
+    bool cuda = dl.device.device_type == dlpack::kCUDA;
+    if (!cuda && dl.device.device_type != dlpack::kCPU) return false;
+    Scalar dtype;
+    uint64_t itemsize;
+    if (!scalar_from_dlpack(dl.dtype, &dtype, &itemsize)) return false;
+    uint64_t numel = 1;
+    for (int32_t d = 0; d < dl.ndim; ++d) numel *= static_cast<uint64_t>(dl.shape[d]);
+    PyObject* offset_obj = checked(PyObject_Vectorcall(t.storage_offset, &obj, 1, nullptr));
+    int64_t offset = PyLong_AsLongLong(offset_obj);
+    Py_DECREF(offset_obj);
+    if (offset == -1 && PyErr_Occurred()) throw py::error_already_set();
+
+    uintptr_t data = reinterpret_cast<uintptr_t>(dl.data) + dl.byte_offset;
+    v->memory = cuda ? MemoryKind::CUDA : MemoryKind::Host;
+    if (cuda) v->device_index = dl.device.device_id;
+    v->contiguous = is_contiguous(dl, numel);
+    v->dtype = dtype;
+    v->data = reinterpret_cast<void*>(data);
+    v->byte_offset = static_cast<uint64_t>(offset) * itemsize;
+    v->storage = reinterpret_cast<void*>(data - v->byte_offset);
+    v->nbytes = numel * itemsize;
+    if (!v->data && v->nbytes) fail(position, "a tensor without storage (a meta or fake tensor)");
+    return true;
+  }
+
   ArgValue from_tensor(PyObject* obj, const Torch& t, size_t position) {
     const Names& n = names();
     ArgValue v;
     v.kind = ArgValue::Kind::Array;
     v.origin = "torch.Tensor";
+    if (t.plain(obj) && from_dlpack(obj, t, position, &v)) return v;
     tensor_memory(obj, position, &v);
     PyObject* contiguous = PyObject_CallMethodNoArgs(obj, n.is_contiguous);
     if (!contiguous) reject_layout_or_rethrow(obj, t, position);
@@ -379,6 +576,13 @@ int to_dim3(PyObject* obj, const char* what, const std::string& kernel, Dim3* ou
   }
   out->x = to_count(obj, what, kernel);
   return 1;
+}
+
+bool torch_dlpack_stream(int ordinal, void** stream) {
+  const Torch* t = torch();
+  if (!t || !t->exchange) return false;
+  if (t->exchange->current_work_stream(dlpack::kCUDA, ordinal, stream) != 0) throw py::error_already_set();
+  return true;
 }
 
 void to_threadgroup_memory(PyObject* obj, const std::string& kernel, std::map<int, uint64_t>* out) {

@@ -1,7 +1,8 @@
-// Python objects -> ArgValue, without linking libtorch: torch tensors are read through their
-// Python attributes, everything else through the buffer protocol or as numbers. This is on the
-// launch hot path, so attribute names are interned once and nothing is allocated per call
-// beyond the ArgValue vector.
+// Python objects -> ArgValue, without linking libtorch: torch tensors are read through torch's
+// DLPack C exchange API where this torch offers it (one C call per tensor), else through their
+// Python attributes; everything else through the buffer protocol or as numbers. This is on the
+// launch hot path: attribute names are interned once and nothing is allocated per call beyond
+// the ArgValue vector.
 #pragma once
 #include <Python.h>
 
@@ -41,5 +42,11 @@ int to_dim3(PyObject* obj, const char* what, const std::string& kernel, Dim3* ou
 
 // threadgroup_memory={index: bytes}.
 void to_threadgroup_memory(PyObject* obj, const std::string& kernel, std::map<int, uint64_t>* out);
+
+// PyTorch's current stream on CUDA device `ordinal`, through torch's DLPack C exchange API (a C
+// call, where torch._C._cuda_getCurrentRawStream is a Python call). Returns false, setting
+// nothing, when torch is not imported or predates the API (torch < 2.10); throws the Python
+// error torch raised otherwise. Like that function, it initialises torch's CUDA state if needed.
+bool torch_dlpack_stream(int ordinal, void** stream);
 
 }  // namespace metalrt::bindings

@@ -4,10 +4,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bindings/args.h"
 #include "bindings/backends.h"
+#include "bindings/profile.h"
 #include "core/errors.h"
 #include "core/signature.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/kernel.h"
 
 #if METALRT_WITH_CUDA
 namespace py = pybind11;
@@ -19,10 +22,11 @@ using namespace metalrt::cuda;
 
 // ---- PyTorch's current stream ------------------------------------------------------------------
 
-// torch.cuda.current_stream(device).cuda_stream, read through torch._C._cuda_getCurrentRawStream
-// (one C call, no Stream object). Looked up once torch has been imported; until torch has
-// initialised CUDA, its current stream is the default stream, which is what nullptr means to
-// cuLaunchKernel. Called on the launch path, where the GIL is held.
+// torch.cuda.current_stream(device).cuda_stream, read through torch's DLPack exchange API (a C
+// call; torch >= 2.10), else torch._C._cuda_getCurrentRawStream (a Python call, no Stream
+// object). Looked up once torch has been imported; until torch has initialised CUDA, its
+// current stream is the default stream, which is what nullptr means to cuLaunchKernel (and
+// asking torch for it would initialise CUDA). Called on the launch path, where the GIL is held.
 struct TorchStreams {
   PyObject* get_raw_stream = nullptr;  // torch._C._cuda_getCurrentRawStream
   PyObject* is_initialized = nullptr;  // torch.cuda.is_initialized
@@ -59,6 +63,8 @@ CUstream read_torch_stream(int ordinal) {
     Py_DECREF(r);
     if (!g_torch.cuda_initialized) return nullptr;
   }
+  void* exchanged = nullptr;
+  if (torch_dlpack_stream(ordinal, &exchanged)) return static_cast<CUstream>(exchanged);
   PyObject* index = ordinal >= 0 && ordinal < 64 ? g_torch.ordinals[ordinal] : nullptr;
   if (!index) {
     index = PyLong_FromLong(ordinal);
@@ -78,6 +84,84 @@ CUstream torch_current_stream(int ordinal) {
   py::gil_scoped_acquire gil;  // a caller off the Python thread (none today)
   return read_torch_stream(ordinal);
 }
+
+// ---- metalrt.profile(): CUDA events around each launch ----------------------------------------
+
+// Each profiled launch takes a pair of events from a pool, records them on the stream the launch
+// goes to (PyTorch's current stream, read the same way), and gives them back once the profile has
+// read the elapsed time at its end: the launch stays asynchronous, and only the profile's end
+// waits, for those events alone. Events are created on first need, in the device's context, and
+// reused by later profiles: creating two per launch would cost more than the launch.
+class CudaEventClock final : public ProfileClock {
+ public:
+  const char* name() const override { return "cuda-event"; }
+  bool times(const Kernel& kernel) const override { return dynamic_cast<const CudaKernel*>(&kernel) != nullptr; }
+
+  void begin(Kernel&, const BindPolicy&, LaunchTime* t) override {
+    Device& device = Device::get(t->device);
+    device.make_current();
+    t->token = take(device);
+    try {
+      record(device, pairs_[t->token].start);
+    } catch (...) {
+      give_back(t->token);
+      throw;
+    }
+  }
+
+  void end(Kernel&, LaunchTime* t) override { record(Device::get(t->device), pairs_[t->token].stop); }
+
+  void resolve(LaunchTime* t) override {
+    Device& device = Device::get(t->device);
+    const DriverApi& api = device.api();
+    const Pair& pair = pairs_[t->token];
+    device.make_current();
+    float ms = 0;
+    CUresult waited = api.cuEventSynchronize(pair.stop);
+    CUresult read = waited == CUDA_SUCCESS ? api.cuEventElapsedTime(&ms, pair.start, pair.stop) : waited;
+    give_back(t->token);  // before the checks: a faulted kernel must not cost the pool its events
+    device.check(waited, "waiting for a profiled launch of the kernel to finish");
+    device.check(read, "reading a profiled launch's CUDA events");
+    t->ms = double(ms);
+    t->resolved = true;
+  }
+
+  void discard(LaunchTime* t) override { give_back(t->token); }
+
+ private:
+  struct Pair {
+    int device;
+    CUevent start, stop;
+  };
+
+  size_t take(Device& device) {
+    size_t ordinal = size_t(device.ordinal());
+    if (free_.size() <= ordinal) free_.resize(ordinal + 1);
+    std::vector<size_t>& free = free_[ordinal];
+    if (!free.empty()) {
+      size_t index = free.back();
+      free.pop_back();
+      return index;
+    }
+    const DriverApi& api = device.api();
+    Pair pair{device.ordinal(), nullptr, nullptr};
+    device.check(api.cuEventCreate(&pair.start, CU_EVENT_DEFAULT), "creating a profile event");
+    CUresult r = api.cuEventCreate(&pair.stop, CU_EVENT_DEFAULT);
+    if (r != CUDA_SUCCESS) api.cuEventDestroy(pair.start);
+    device.check(r, "creating a profile event");
+    pairs_.push_back(pair);
+    return pairs_.size() - 1;
+  }
+
+  void give_back(size_t index) { free_[size_t(pairs_[index].device)].push_back(index); }
+
+  static void record(Device& device, CUevent event) {
+    device.check(device.api().cuEventRecord(event, device.current_stream()), "recording a profile event");
+  }
+
+  std::vector<Pair> pairs_;               // never destroyed: the driver may be gone at exit
+  std::vector<std::vector<size_t>> free_;  // per device ordinal: indices into pairs_
+};
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -101,6 +185,7 @@ py::dict target_dict(const Target& t) {
 
 void bind_cuda(py::module_& m) {
   set_stream_provider(&torch_current_stream);
+  add_profile_clock(new CudaEventClock());  // lives as long as the process
 
   m.def("cuda_driver_candidates", &driver_candidates,
         "Where the CUDA backend looks for libcuda.so.1, in order.");

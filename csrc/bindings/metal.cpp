@@ -9,6 +9,7 @@
 #include <climits>
 
 #include "bindings/backends.h"
+#include "bindings/profile.h"
 #include "core/errors.h"
 #include "core/metal_archive.h"
 #include "core/metal_buffers.h"
@@ -417,7 +418,23 @@ void bind_logic(py::module_& m) {
 }
 
 #if METALRT_WITH_METAL
+// metalrt.profile() on Metal: a launch waits for its command buffer (kernel.mm), so its GPU time
+// is known when launch() returns; nothing is left to resolve at the profile's end.
+class CommandBufferClock final : public ProfileClock {
+ public:
+  const char* name() const override { return "metal-command-buffer"; }
+  bool times(const Kernel& kernel) const override { return metal::is_metal_kernel(kernel); }
+  void begin(Kernel&, const BindPolicy&, LaunchTime*) override {}
+  void end(Kernel&, LaunchTime* t) override {
+    t->ms = metal::last_launch_gpu_ms();
+    t->resolved = true;
+  }
+  void resolve(LaunchTime*) override {}
+  void discard(LaunchTime*) override {}
+};
+
 void bind_device(py::module_& m) {
+  add_profile_clock(new CommandBufferClock());  // lives as long as the process
   m.def("unavailable_reason", [] { return metal::unavailable_reason(); });
   m.def("device_names", [] { return metal::device_names(); });
   m.def("device_info", [] { return metal::device_info(); }, "The device as a metalrt._C.DeviceInfo.");

@@ -35,7 +35,15 @@ uint64_t page_size() {
 
 MTLSize mtl_size(const Dim3& d) { return MTLSizeMake(NSUInteger(d.x), NSUInteger(d.y), NSUInteger(d.z)); }
 
+// Per thread: the bindings release the GIL during a launch, so another thread's launch may
+// complete between this thread's launch and its read.
+thread_local double t_last_gpu_ms = 0;
+
 }  // namespace
+
+bool is_metal_kernel(const Kernel& kernel) { return dynamic_cast<const MetalKernel*>(&kernel) != nullptr; }
+
+double last_launch_gpu_ms() { return t_last_gpu_ms; }
 
 BindPolicy MetalKernel::bind_policy() const {
   BindPolicy p;
@@ -160,6 +168,7 @@ void MetalKernel::launch(const std::vector<BoundArg>& args, const LaunchGeometry
         failure = command_buffer_error_message(e ? int64_t(e.code) : 1, describe(e), name);
       } else {
         for (const CopyBack& c : copies) std::memcpy(c.dest, c.buffer.contents, c.nbytes);
+        t_last_gpu_ms = (cb.GPUEndTime - cb.GPUStartTime) * 1e3;  // CFTimeInterval: seconds
         if (device_.timers_running()) {
           LaunchTiming timing;
           timing.gpu_start = cb.GPUStartTime;

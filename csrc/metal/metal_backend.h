@@ -58,4 +58,9 @@ void set_external_sync(std::function<void()> fn);
 BackendStats stats();
 void clear_pipeline_cache();  // drops in-memory pipelines (the next use reads the archive)
 
+// For metalrt.profile(): whether `kernel` is a Metal kernel, and the GPU time of the last launch
+// the calling thread completed (its command buffer's GPUEndTime - GPUStartTime, in ms).
+bool is_metal_kernel(const Kernel& kernel);
+double last_launch_gpu_ms();
+
 }  // namespace metalrt::metal

@@ -8,6 +8,9 @@ Backends: ``metal`` (Apple GPUs), ``cuda`` (NVIDIA, through NVRTC) and ``sim`` (
 of the Metal Shading Language that runs anywhere and reports what a GPU would hide). The same
 launch vocabulary and the same argument checks serve all three.
 
+``with metalrt.profile() as prof:`` records the GPU time of every launch made inside the block
+(``prof.records``, ``prof.summary()``; see metalrt.profiling).
+
 Importing metalrt does not import torch.
 """
 
@@ -20,6 +23,7 @@ from ._library import CompileOptions, Library, clear_cache, compile
 from .cache import cache_dir
 from .device import Device
 from .errors import ArgumentError, BackendUnavailable, CompileError, KernelNotFound, LaunchError, MetalrtError
+from .profiling import Profile, profile
 from .timing import Timer, timer
 
 __version__ = getattr(_C, "__version__", "0.0.0")
@@ -35,12 +39,14 @@ __all__ = [
     "LaunchError",
     "Library",
     "MetalrtError",
+    "Profile",
     "Timer",
     "backends",
     "cache_dir",
     "clear_cache",
     "compile",
     "device",
+    "profile",
     "synchronize",
     "timer",
 ]
