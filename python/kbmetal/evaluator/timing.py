@@ -10,6 +10,10 @@ goes through, in the judge (reference, baselines) and in the candidate's process
         ms = time_call(fn)          # device-wide sync before the final timestamp
     median, min, max, interquartile range, run count
 
+After the timed runs, one more (untimed) call runs under `metalrt.profile()` (`profile_call`):
+the per-kernel GPU times it records are the verdict's `timing.profile`, feedback on where the
+time goes. It never decides a verdict.
+
 "Stable": the distribution-free 95% confidence interval of the median (two order statistics
 around it) lies within `stable_within` of the median on either side. A GPU kernel whose runs
 agree to a percent stops after its `min_runs`; a noisy one runs on until `budget_ms` of timed
@@ -60,9 +64,31 @@ class DeviceTiming:
         self.synchronize()
         return (time.perf_counter_ns() - start) / 1e6
 
-    def profile(self) -> list[dict[str, Any]]:
-        """Per-kernel times of the last call, when the backend records them."""
-        return []
+
+def profile_call(fn: Callable[[], Any], synchronize: Callable[[], None]) -> tuple[Any, list[dict[str, Any]]]:
+    """One call of `fn` under `metalrt.profile()`: its result and, per kernel, the launches and
+    their GPU time (CUDA events, Metal command buffers; host wall time on the sim), the most
+    expensive first. Feedback for the next attempt, never part of a verdict: the call is not one
+    of the timed runs (the profile's events would sit inside the timed interval). Without
+    metalrt, or with a profile already active (candidate code left one open), the list is empty."""
+    try:
+        import metalrt
+
+        session = metalrt.profile().__enter__()
+    except (ImportError, RuntimeError):
+        result = fn()
+        synchronize()
+        return result, []
+    try:
+        result = fn()
+        synchronize()
+    finally:
+        session.__exit__(None, None, None)
+    return result, [
+        {"kernel": s["kernel"], "backend": s["backend"], "count": s["count"], "ms": s["total_ms"],
+         "mean_ms": s["mean_ms"], "clock": s["clock"]}
+        for s in session.summary()
+    ]
 
 
 def _metalrt_synchronize(backend: str) -> Callable[[], None]:
@@ -209,4 +235,4 @@ def measure(
             continue
         if (clock() - started) / 1e6 >= budget_ms or median_is_stable(times, stable_within):
             break
-    return summarize(times, subject=subject, timing=timing, warmup=warmup, profile=timing.profile()), times
+    return summarize(times, subject=subject, timing=timing, warmup=warmup, ), times
