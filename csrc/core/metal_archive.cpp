@@ -7,8 +7,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "core/metal_digest.h"
 #include "core/metal_options.h"
@@ -100,13 +98,15 @@ std::atomic<uint64_t> g_tmp_counter{0};
 
 }  // namespace
 
+// No iostreams anywhere in _C. On the H100 machine, with torch.cuda initialised first, writing an
+// integer into an ostringstream here segfaulted (gdb: inside basic_ostream::_M_insert<long>),
+// most likely because the CUDA libraries PyTorch loads RTLD_GLOBAL bring their own copy of
+// libstdc++'s locale machinery. Plain strings also keep the manifest free of the C++ locale.
 std::string manifest_json(const ArchiveManifest& m) {
-  std::ostringstream o;
-  o << "{\n  \"format\": " << m.format << ",\n  \"key\": " << json_string(m.key)
-    << ",\n  \"device\": " << json_string(m.device)
-    << ",\n  \"payload_sha256\": " << json_string(m.payload_sha256)
-    << ",\n  \"payload_size\": " << m.payload_size << ",\n  \"pipelines\": " << m.pipelines << "\n}\n";
-  return o.str();
+  return "{\n  \"format\": " + std::to_string(m.format) + ",\n  \"key\": " + json_string(m.key) +
+         ",\n  \"device\": " + json_string(m.device) + ",\n  \"payload_sha256\": " + json_string(m.payload_sha256) +
+         ",\n  \"payload_size\": " + std::to_string(m.payload_size) + ",\n  \"pipelines\": " +
+         std::to_string(m.pipelines) + "\n}\n";
 }
 
 bool parse_manifest_json(std::string_view text, ArchiveManifest* out) {
@@ -195,26 +195,25 @@ bool ArchiveFiles::publish(const std::string& tmp_payload, ArchiveManifest manif
 }
 
 bool read_whole_file(const std::string& path, std::string* out) {
-  std::ifstream f(path, std::ios::binary);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;
-  std::ostringstream s;
-  s << f.rdbuf();
-  *out = s.str();
-  return !f.bad();
+  std::string data;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) data.append(buf, n);
+  bool ok = !std::ferror(f);
+  std::fclose(f);
+  if (ok) *out = std::move(data);
+  return ok;
 }
 
 bool write_file_atomically(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp_counter);
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return false;
-    f.write(data.data(), std::streamsize(data.size()));
-    if (!f) {
-      ::unlink(tmp.c_str());
-      return false;
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return false;
+  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return false;
   }
