@@ -44,7 +44,7 @@ from typing import Any
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 STAGES = ("static", "prepare", "import", "init", "correctness", "heldout", "timing")
-PARTS = ("worker_wait", "worker_startup_ready", "compile", "reference", "exchange", "compare")
+PARTS = ("worker_wait", "worker_startup_fork", "worker_startup_ready", "compile", "reference", "exchange", "compare")
 TARGET_PER_MINUTE = 30.0
 
 
@@ -200,6 +200,41 @@ def section_components(args, info: dict[str, Any]) -> dict[str, Any]:
             f"read {found['host_read_s']:.3f} s"
             + (" (the CUDA region moves it device to device instead)" if where == "cuda" else "")
         )
+    found.update(startup_components(backend.name))
+    return found
+
+
+STARTUP_PROCESSES = 3  # started at once, as a judge's spares are
+
+
+def startup_components(backend: str) -> dict[str, Any]:
+    """Seconds until a candidate's process is ready (its device included), forked from the fork
+    server and as a fresh interpreter: the median of a few started at once. The fork server is
+    started first, so the forked figure is the steady one a judge sees after its first spares."""
+    from kbmetal.evaluator import zygote
+    from kbmetal.evaluator.session import SessionConfig, WorkerSession
+
+    found: dict[str, Any] = {}
+    for label, fork in (("fork", True), ("spawn", False)):
+        if fork and zygote.available():  # the server up and its imports done
+            warm = WorkerSession(SessionConfig(fork_server=True), backend).start()
+            warm.wait_ready()
+            warm.discard()
+        sessions = [WorkerSession(SessionConfig(fork_server=fork), backend).start() for _ in range(STARTUP_PROCESSES)]
+        try:
+            for s in sessions:
+                s.wait_ready()
+            marks = {k: sorted(s.startup.get(k, 0.0) for s in sessions)[len(sessions) // 2] for k in sessions[0].startup}
+        finally:
+            for s in sessions:
+                s.discard()
+        found[f"startup_{label}"] = {"launch": sessions[0].launch, **marks}
+    zygote.stop_shared()
+    show = lambda m: ", ".join(f"{k} {v:.2f} s" for k, v in m.items() if k != "launch")  # noqa: E731
+    log(
+        f"  candidate process start-up ({STARTUP_PROCESSES} at once, median): forked from the fork server: "
+        f"{show(found['startup_fork'])}; fresh interpreter: {show(found['startup_spawn'])}"
+    )
     return found
 
 
@@ -314,6 +349,7 @@ _COLUMNS = [  # header, width, cell
     *[(stage[:7], 7, lambda r, s=stage: f"{r[s]:.2f}") for stage in STAGES],
     ("|", 1, lambda r: "|"),
     ("wait", 5, lambda r: f"{r['worker_wait']:.2f}"),
+    ("fork", 5, lambda r: f"{r['worker_startup_fork']:.2f}"),
     ("start", 5, lambda r: f"{r['worker_startup_ready']:.2f}"),
     ("compile", 7, lambda r: f"{r['compile']:.2f}"),
     ("ref", 5, lambda r: f"{r['reference']:.2f}"),

@@ -135,7 +135,7 @@ def test_spares_cover_a_start_up_at_the_pace_of_candidates_and_no_more_than_will
         assert judge._spare_depth(performance) == 7  # nothing measured yet: as many as allowed
         judge._startups, judge._paces = [6.0], [0.5]
         assert judge._spare_depth(performance) == 7  # 13 would cover it; the limit holds
-        judge._paces = [3.0]
+        judge._paces = [10.0]  # candidates slower than a start-up
         assert judge._spare_depth(performance) == _MIN_GPU_SPARES  # slow candidates need few
         judge._upcoming = 1
         assert judge._spare_depth(performance) == 1  # one more candidate: one spare

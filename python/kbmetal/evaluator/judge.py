@@ -26,11 +26,9 @@ process that pre-starting did not hide). `verdict.options["exchange"]` says how 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -40,6 +38,7 @@ from ..problems import Problem, ProblemError, find_problem
 from ..verdict import Comparison, GuardFinding, Timing, TrialResult, Verdict
 from . import backends as backends_mod
 from . import exchange, sandbox, static_guards, tensorio, tolerance, trials
+from .devicelock import DeviceLock, default_path
 from .oprecord import HEAVY_FAMILIES, OpProfile
 from .options import EvalOptions
 from .prepared import PreparedProblem, ReferenceCache, default_budget, problem_key
@@ -57,7 +56,12 @@ from .timing import DeviceTiming, measure, timing_for
 # spare processes a context each, and two candidates share what is left. A candidate that ran out
 # of device memory below this share ran out because of others (see `oom_blame`).
 CANDIDATE_SHARE = 0.375
-_MIN_GPU_SPARES = 3
+# Spare candidate processes per judge on a GPU. Forked from the fork server (zygote.py), a spare
+# is ready once its device is (a context, a few hundred milliseconds to a second or two), not
+# after seconds of importing torch; each start-up takes a CPU, and all of them at once slowed
+# every one (7 per judge at 2 judges on 16 CPUs: 10-14 s each, worse than 3 spares).
+_MIN_GPU_SPARES = 2
+_MAX_GPU_SPARES = 3
 
 
 def oom_blame(own: int, requested: int, total: int, judge_held: int, judge_budget: int) -> str:
@@ -93,7 +97,7 @@ def _default_spare_limit(judges: int | None) -> int:
     if not judges:
         return _MIN_GPU_SPARES
     cpus = os.cpu_count() or 1
-    return max(_MIN_GPU_SPARES, min(8, cpus // judges - 1))
+    return max(_MIN_GPU_SPARES, min(_MAX_GPU_SPARES, cpus // judges - 1))
 
 
 class _Stop(Exception):
@@ -106,10 +110,12 @@ class Judge:
     candidate processes started ahead of need, so that the next candidate's interpreter, torch
     and device are ready while the current one is judged.
 
-    `prestart=True` keeps one spare process on the sim; on a GPU, where a process takes seconds to
-    start and a candidate well under one, as many as cover a start-up at the pace candidates are
-    judged (measured as the judge goes), between 3 and `spare_limit`, and never more than the
-    candidates still to come (`evaluate(upcoming=...)`). An int keeps that many.
+    `prestart=True` keeps one spare process on the sim; on a GPU, where a process takes a second
+    or so to make its device ready and a candidate under one, as many as cover a start-up at the
+    pace candidates are judged (measured as the judge goes), between 2 and `spare_limit`, and
+    never more than the candidates still to come (`evaluate(upcoming=...)`). An int keeps that
+    many. Processes are forked from the judge's fork server (zygote.py) unless
+    `EvalOptions.fork_server` is False.
 
     The judge's own device memory (PyTorch's allocator: references and their temporaries; CUDA
     exchange regions) is held to `memory_budget`: after each candidate the least recently used
@@ -124,13 +130,14 @@ class Judge:
     ):
         """`cache_bytes`: the judge's memory budget where the references live (default: an
         eighth of the GPU's memory, or of the machine's). `spare_limit`: the most processes kept
-        started on a GPU (default 3; `_default_spare_limit` sizes it from the CPUs per judge)."""
+        started on a GPU (default 2; `_default_spare_limit` sizes it from the CPUs per judge)."""
         self.options = options or EvalOptions()
         self.prestart = prestart
         self.cache_bytes = cache_bytes
         self.spare_limit = spare_limit or _MIN_GPU_SPARES
         self._spares: list[WorkerSession] = []
         self._timings: dict[str, DeviceTiming] = {}
+        self._locks: dict[str, DeviceLock] = {}
         self.references = ReferenceCache()
         self._baselines: dict[str, dict[str, Timing]] = {}
         self._reaper = Reaper()
@@ -140,6 +147,16 @@ class Judge:
         self._upcoming: int | None = None  # candidates still to come after the current one
         sandbox.protect_this_process()
         sweep_stale_workdirs()
+
+    def device_lock(self, backend: backends_mod.Backend) -> DeviceLock:
+        """The machine-wide lock on `backend`'s device (devicelock.py): taken where timings are
+        performance, or wherever the options name a lock file."""
+        path = self.options.timing_lock
+        if path is None and backend.is_performance:
+            path = default_path(backend.name)
+        if backend.name not in self._locks or self._locks[backend.name].path != path:
+            self._locks[backend.name] = DeviceLock(path)
+        return self._locks[backend.name]
 
     def timing(self, backend: str) -> DeviceTiming:
         if backend not in self._timings:
@@ -152,6 +169,7 @@ class Judge:
             memory_limit_bytes=limit * 2**20 if limit else None,
             startup_timeout=self.options.startup_timeout,
             threads=self.options.threads,
+            fork_server=self.options.fork_server,
         )
 
     # -- processes started ahead of need ------------------------------------------------------
@@ -317,6 +335,8 @@ class _Evaluation:
         # why the device ran out of memory where the candidate is not to blame (None: it did not)
         self.not_the_candidates: str | None = None
         self.timing = judge.timing(backend.name)
+        # shared around this judge's and its candidate's work on the device, exclusive around timing
+        self.device = judge.device_lock(backend)
         self.rng = trials.seed_source(self.options.seed)  # this candidate's own: timing refills
         self.verdict: Verdict | None = None
         self.prepared: PreparedProblem | None = None
@@ -423,7 +443,7 @@ class _Evaluation:
         def make() -> PreparedProblem:
             return PreparedProblem(self.instances, self.backend, self.options, self.timing.synchronize)
 
-        with self._part("reference"):
+        with self._part("reference"), self.device.shared():
             try:
                 self._prepare_references(make)
             except torch.OutOfMemoryError:
@@ -449,11 +469,13 @@ class _Evaluation:
         started = time.monotonic()
         self.session.wait_ready()
         self.verdict.durations["worker_wait"] = time.monotonic() - started
-        # how long its process took to start (hidden or not): interpreter, torch, device ready
+        # how long its process took to start (hidden or not): forked (or interpreter up and torch
+        # imported), then its device ready
         for mark, seconds in self.session.startup.items():
             self.verdict.durations[f"worker_startup_{mark}"] = seconds
         size = max([_trial_layout(ref)[0].size for ref in self._sized] + [exchange.ALIGN])
-        self._attach(size)
+        with self.device.shared():
+            self._attach(size)
 
     def _attach(self, size: int) -> None:
         """Attach a region of at least `size` bytes: device memory through CUDA IPC where the
@@ -619,6 +641,10 @@ class _Evaluation:
     # -- trials -----------------------------------------------------------------------------
 
     def _init_model(self, label: str) -> None:
+        with self.device.shared():
+            self._init_model_locked(label)
+
+    def _init_model_locked(self, label: str) -> None:
         instance = self.instances[label]
         with self._part("reference"):
             self.prepared.reference(label)
@@ -649,6 +675,10 @@ class _Evaluation:
             self._trial(spec)
 
     def _trial(self, spec: trials.TrialSpec) -> None:
+        with self.device.shared():
+            self._trial_locked(spec)
+
+    def _trial_locked(self, spec: trials.TrialSpec) -> None:
         with self._part("reference"):
             ref = self.prepared.trial(spec)
         layout, input_slots, output_slots, after_slots = _trial_layout(ref)
@@ -918,31 +948,16 @@ class _Evaluation:
 
     # -- timing -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _timing_lock(self):
-        """One timing at a time per device: two processes timing on one GPU disturb each other."""
-        if not self.backend.is_performance:
-            yield
-            return
-        path = self.options.timing_lock or os.path.join(
-            tempfile.gettempdir(), f"kbmetal-timing-{self.backend.name}.lock"
-        )
-        with open(path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _time(self) -> None:
         self._enter("timing")
         plan = self.options.timing_plan(self.backend.is_performance)
         name, ref = self.timed_trial
         label = "main"
         layout, input_slots, output_slots, _ = _trial_layout(ref)
-        self._ensure_region(layout.size)
-        records = self._place_inputs(ref.inputs, input_slots)
-        with self._timing_lock():
+        # exclusive: no other judge's references, trials or comparisons on the device meanwhile
+        with self.device.exclusive():
+            self._ensure_region(layout.size)
+            records = self._place_inputs(ref.inputs, input_slots)
             started = time.perf_counter_ns()
             reply = self._ask(
                 {
@@ -971,7 +986,8 @@ class _Evaluation:
         problem = envelope_problem(timing, times, envelope_ms)
         if problem:
             self._guard("timer", "fail", problem)
-        comparisons = self._compare(ref, reply, output_slots)
+        with self.device.shared():
+            comparisons = self._compare(ref, reply, output_slots)
         bad = next((c for c in comparisons if not c.passed), None)
         if bad is not None:
             self._guard(

@@ -38,7 +38,12 @@ class EvalOptions:
     threads: int | None = None  # torch threads in the candidate's process (None: torch's choice)
     # reproducibility: None draws seeds the candidate cannot predict; an int makes a run repeatable
     seed: int | None = None
-    timing_lock: str | None = None  # file lock serialising timing on one device (None: per backend)
+    # the device's reader-writer lock file (devicelock.py): exclusive around timing, shared around
+    # the other stages that use the device; None: one per backend where timings are performance
+    timing_lock: str | None = None
+    # candidate processes forked from a fork server that has imported torch (zygote.py); False: a
+    # fresh interpreter per candidate (seconds more each). Either way, one process per candidate.
+    fork_server: bool = True
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EvalOptions:

@@ -1,4 +1,8 @@
-"""The judge's handle on one candidate process: spawn, ask with a deadline, watch memory, kill.
+"""The judge's handle on one candidate process: start, ask with a deadline, watch memory, kill.
+
+A process is forked from the judge's fork server (zygote.py: torch and the worker imported once)
+or, where there is none or `SessionConfig.fork_server` is off, spawned as a fresh interpreter;
+the sandbox is the same either way, and every candidate gets a process of its own.
 
 Every request has a time limit; while it waits, the judge polls the worker's resident memory and
 kills it the moment it passes the limit. Whatever ends a worker early (a deadline, the memory
@@ -25,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import sandbox
+from . import sandbox, zygote
 from .channel import Channel, ChannelClosed, ProtocolError
 
 _LOG_TAIL = 4000
@@ -67,6 +71,9 @@ class SessionConfig:
     memory_limit_bytes: int | None = 8 << 30
     startup_timeout: float = 120.0
     threads: int | None = None
+    # fork the process from the judge's fork server (zygote.py) where there is one; False: a
+    # fresh interpreter, which imports torch itself
+    fork_server: bool = True
 
 
 def _import_roots() -> list[str]:
@@ -81,6 +88,10 @@ def _import_roots() -> list[str]:
     extra = os.environ.get("PYTHONPATH", "")
     roots += [p for p in extra.split(os.pathsep) if p]
     return list(dict.fromkeys(roots))
+
+
+def _base_environment() -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join(_import_roots()), "PYTHONUNBUFFERED": "1"}
 
 
 def _signal_name(number: int) -> str:
@@ -98,60 +109,91 @@ class WorkerSession:
         self.backend = backend
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
         self.log_path = self.workdir / "worker.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | zygote.ForkedProcess | None = None
         self.chan: Channel | None = None
         self.peak_memory = 0
         self.ready = False
-        self.pid: int | None = None
         self.host_region: Any = None  # exchange.HostRegion
         self._left = False
         self.regions: list[Any] = []  # regions attached later (CUDA), freed after the process
         self.started_at: float | None = None  # wall clock, as the worker's start-up marks
-        # seconds from `start` to: the interpreter running, torch imported, ready (the worker's
-        # own marks; empty until it is ready)
+        # seconds from `start` to the worker's own marks (empty until it is ready): forked from
+        # the fork server ("fork"), or a fresh interpreter running and torch imported
+        # ("interpreter", "torch"); then its device ready ("ready")
         self.startup: dict[str, float] = {}
+        self.launch = ""  # "fork" (from the fork server) or "spawn" (a fresh interpreter)
 
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> WorkerSession:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        env_extra = {"PYTHONPATH": os.pathsep.join(_import_roots()), "PYTHONUNBUFFERED": "1"}
+        threads = {}
         if self.config.threads:
-            env_extra["KBMETAL_WORKER_THREADS"] = str(self.config.threads)
-            env_extra["OMP_NUM_THREADS"] = str(self.config.threads)
-        env = sandbox.scrubbed_environment(extra=env_extra)
+            threads = {"KBMETAL_WORKER_THREADS": str(self.config.threads), "OMP_NUM_THREADS": str(self.config.threads)}
+        server = None
+        if self.config.fork_server and zygote.available():
+            # started before this process imports torch (exchange.py), so that the two overlap
+            server = zygote.shared(sandbox.scrubbed_environment(extra=_base_environment()))
         from .exchange import (
             HostRegion,  # torch: imported by the judge, not by this module
         )
 
         self.host_region = HostRegion(self.workdir)
+        self.started_at = time.time()
+        try:
+            if server is not None:
+                try:
+                    self._fork(server, to_worker_r, from_worker_w, threads)
+                except zygote.ZygoteError:
+                    self._spawn(to_worker_r, from_worker_w, threads)
+            else:
+                self._spawn(to_worker_r, from_worker_w, threads)
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        self.chan = Channel(from_worker_r, to_worker_w)
+        return self
+
+    def _fork(self, server: zygote.Zygote, fd_in: int, fd_out: int, env: dict[str, str]) -> None:
+        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            options = {"cwd": str(self.workdir), "env": env, "region": True, "backend": self.backend}
+            self.proc = server.fork(options, [fd_in, fd_out, self.host_region.fd, log])
+        finally:
+            os.close(log)
+        self.launch = "fork"
+
+    def _spawn(self, fd_in: int, fd_out: int, env: dict[str, str]) -> None:
+        env = sandbox.scrubbed_environment(extra={**_base_environment(), **env})
         command = [
             sys.executable, "-m", "kbmetal.evaluator.worker",
-            "--fd-in", str(to_worker_r),
-            "--fd-out", str(from_worker_w),
+            "--fd-in", str(fd_in),
+            "--fd-out", str(fd_out),
             "--parent", str(os.getpid()),
             "--region-fd", str(self.host_region.fd),
         ]  # fmt: skip
         if self.backend:
             command += ["--backend", self.backend]
-        self.started_at = time.time()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(to_worker_r, from_worker_w, self.host_region.fd),
+                pass_fds=(fd_in, fd_out, self.host_region.fd),
                 env=env,
                 cwd=self.workdir,
                 start_new_session=True,
             )
-        os.close(to_worker_r)
-        os.close(from_worker_w)
-        self.pid = self.proc.pid
-        self.chan = Channel(from_worker_r, to_worker_w)
-        return self
+        self.launch = "spawn"
+
+    @property
+    def pid(self) -> int | None:
+        """The process's pid (a forked one's once the fork server has forked it)."""
+        if isinstance(self.proc, zygote.ForkedProcess):
+            return self.proc.wait_forked(self.config.startup_timeout)
+        return self.proc.pid if self.proc is not None else None
 
     def wait_ready(self) -> None:
         if self.ready:
@@ -165,7 +207,7 @@ class WorkerSession:
         if isinstance(marks, dict) and self.started_at is not None:
             self.startup = {
                 name: max(0.0, float(marks[name]) - self.started_at)
-                for name in ("interpreter", "torch", "ready")
+                for name in ("fork", "interpreter", "torch", "ready")
                 if isinstance(marks.get(name), (int, float))
             }
 
@@ -217,16 +259,23 @@ class WorkerSession:
                     pass
         self.regions.clear()
         self.host_region = None
+        if isinstance(self.proc, zygote.ForkedProcess):
+            self.proc.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def kill(self) -> None:
         if self.proc is None:
             return
         self._watch_memory(check_limit=False)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: children go too
-        except (ProcessLookupError, PermissionError):
-            pass
+        pid = self.pid
+        if pid is not None and self.proc.poll() is None:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # its own session: children go too
+            except (ProcessLookupError, PermissionError):
+                try:  # forked a moment ago: not yet the leader of a session of its own
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -235,9 +284,10 @@ class WorkerSession:
     # -- waiting ----------------------------------------------------------------------------
 
     def _watch_memory(self, check_limit: bool = True) -> None:
-        if self.proc is None:
+        pid = self.proc.pid if self.proc is not None else None  # a forked one's: once known
+        if pid is None:
             return
-        usage = sandbox.memory_of(self.proc.pid)
+        usage = sandbox.memory_of(pid)
         if usage is None:
             return
         rss, peak = usage
@@ -274,6 +324,9 @@ class WorkerSession:
         except subprocess.TimeoutExpired:
             self.kill()
             return WorkerFault("crash", f"the candidate's process closed the channel during {stage}")
+        server_error = getattr(self.proc, "error", None)
+        if server_error:
+            return WorkerFault("crash", f"the candidate's process could not run ({server_error}) during {stage}")
         if code < 0:
             name = _signal_name(-code)
             what = {

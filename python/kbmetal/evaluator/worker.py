@@ -1,8 +1,10 @@
 """The candidate's process: imports the candidate, runs it on the inputs it is sent, reports.
 
-Started by the judge (`python -m kbmetal.evaluator.worker`, a fresh interpreter: spawned, never
-forked from the judge) with a scrubbed environment, its stdout and stderr going to a log file, two
-pipes for the protocol and the judge's exchange region (exchange.py) for tensors. It never sees a
+Started by the judge with a scrubbed environment: forked from the judge's fork server (zygote.py,
+which has imported torch and this module, and never touched a device) or, where there is none, as
+a fresh interpreter (`python -m kbmetal.evaluator.worker`); never forked from the judge itself. Its
+stdout and stderr go to a log file; it gets two pipes for the protocol and the judge's exchange
+region (exchange.py) for tensors. It never sees a
 reference output: the judge computes those in its own process and compares there. What this
 process reports about itself (ops, launches, threads, patches) is evidence the judge weighs; what
 decides correctness is the outputs it hands back.
@@ -131,8 +133,15 @@ def _error_kind(exc: BaseException, stage: str) -> str:
 
 
 class Worker:
-    def __init__(self, chan: Channel, region_fd: int | None = None):
+    def __init__(self, chan: Channel, region_fd: int | None = None, forked_at: float | None = None):
         self.chan = chan
+        # wall-clock marks of the start-up, for the judge's pre-start planning and report: a
+        # forked process starts with torch imported, a fresh interpreter imports it first
+        self.startup_marks = (
+            {"fork": forked_at}
+            if forked_at is not None
+            else {"interpreter": _INTERPRETER_UP, "torch": _TORCH_IMPORTED}
+        )
         self.region = exchange.WorkerRegion(region_fd)
         self.prepared: str | None = None  # the backend whose device, timer and counter are ready
         self.problem = None
@@ -168,12 +177,7 @@ class Worker:
                 "event": "ready",
                 "pid": os.getpid(),
                 "torch": torch.__version__,
-                # wall-clock marks of the start-up, for the judge's pre-start planning and report
-                "startup": {
-                    "interpreter": _INTERPRETER_UP,
-                    "torch": _TORCH_IMPORTED,
-                    "ready": time.time(),
-                },
+                "startup": {**self.startup_marks, "ready": time.time()},
             }
         )
         handlers = {
@@ -517,7 +521,9 @@ class Worker:
         return reply
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, forked_at: float | None = None) -> None:
+    """`forked_at`: when the fork server (zygote.py) forked this process, which then has had torch
+    and this module since before it existed; None in a fresh interpreter."""
     parser = argparse.ArgumentParser(prog="kbmetal.evaluator.worker")
     parser.add_argument("--fd-in", type=int, required=True)
     parser.add_argument("--fd-out", type=int, required=True)
@@ -531,7 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     threads = os.environ.get("KBMETAL_WORKER_THREADS")
     if threads:
         torch.set_num_threads(max(1, int(threads)))
-    worker = Worker(Channel(args.fd_in, args.fd_out), args.region_fd)
+    worker = Worker(Channel(args.fd_in, args.fd_out), args.region_fd, forked_at)
     if args.backend:
         try:
             worker.prepare(args.backend)
