@@ -255,6 +255,14 @@ class Worker:
         except Exception as exc:
             return _describe_error(exc, "harness")
         self.device = msg["device"]
+        path = pathlib.Path(msg["source"])
+        try:
+            if getattr(self.counter, "use_profiler", None) and launches.needs_profiler(path.read_text(errors="replace")):
+                self.counter.use_profiler()
+                with self.counter.counting():  # its threads start now, before the baseline below
+                    torch.ones(1, device=self.device).add_(1).sum().item()
+        except Exception as exc:
+            return _describe_error(exc, "harness")
         self.python_threads = {t.ident for t in threading.enumerate()}
         self.native_threads = _native_threads()
         watched = [sys.modules[name] for name in list(sys.modules) if name.startswith("kbmetal.evaluator")]
@@ -263,7 +271,6 @@ class Worker:
         ]
         self.fingerprint = integrity.Fingerprint([m for m in watched if m is not None]).take()
 
-        path = pathlib.Path(msg["source"])
         start = _clock()
         try:
             spec = importlib.util.spec_from_file_location("kbmetal_candidate", path)
@@ -302,7 +309,8 @@ class Worker:
         (x @ x).sum().item()
         y = x.to(self.device)
         (y @ y).sum().item()
-        # a profiling launch counter (CUDA) starts its own threads on first use
+        # the launch counter's own first use (a profiling one is switched on, and warmed, in
+        # `load`, only for a candidate that needs it: see launches.py)
         with self.counter.counting():
             (y @ y).sum().item()
         if backend in _WARMUP_SOURCES:
