@@ -161,3 +161,36 @@ def test_native_reference_when_no_float64_path():
     x = torch.randn(100)
     c = tolerance.compare(0, x.clone(), x, None, torch.float32, reference="native")
     assert c.passed and c.reference == "native" and c.torch_max_abs_error is None
+
+
+def _gelu_tail_trial(offset: float, spread: float):
+    """GELU on x = offset + spread N(0, 1): the float64 reference by PyTorch's erf formula, and a kernel
+    that computes the same function through erfc (accurate where 1 + erf cancels)."""
+    gen = torch.Generator().manual_seed(7)
+    x = (offset + spread * torch.randn(4096, generator=gen)).float()
+    expected = torch.nn.functional.gelu(x.double())
+    natives = [torch.nn.functional.gelu(x)]
+    accurate = (0.5 * x.double() * torch.special.erfc(-x.double() / math.sqrt(2))).float()
+    return x, expected, natives, accurate
+
+
+def test_a_kernel_more_accurate_than_the_float64_reference_passes_in_its_cancelling_tail():
+    # an offset_scaled trial that once failed a correct bundled solution (L1-014) on the sim
+    x, expected, natives, accurate = _gelu_tail_trial(-9.0, 0.2)
+    assert (expected == 0).float().mean() > 0.5  # the reference's formula cancels to zero there
+    assert (accurate != 0).all()  # the true values are not zero
+    without_floor = tolerance.calibrate(expected, natives, torch.float32)
+    assert not tolerance.compare(0, accurate, expected, natives, torch.float32, calibration=without_floor).passed
+    calibration = tolerance.calibrate(expected, natives, torch.float32, tolerance.input_scale([x]))
+    c = tolerance.compare(0, accurate, expected, natives, torch.float32, calibration=calibration)
+    assert c.passed, c
+
+
+def test_the_reference_rounding_floor_still_fails_zeros_and_half_precision():
+    x, expected, natives, _ = _gelu_tail_trial(0.0, 1.0)
+    calibration = tolerance.calibrate(expected, natives, torch.float32, tolerance.input_scale([x]))
+    assert calibration.atol == tolerance.calibrate(expected, natives, torch.float32).atol  # not the floor
+    zeros = torch.zeros_like(x)
+    assert not tolerance.compare(0, zeros, expected, natives, torch.float32, calibration=calibration).passed
+    half = torch.nn.functional.gelu(x.half()).float()
+    assert not tolerance.compare(0, half, expected, natives, torch.float32, calibration=calibration).passed

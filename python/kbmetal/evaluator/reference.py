@@ -162,11 +162,13 @@ class Reference:
             self._synchronize()
         structure, native_values = flatten(native)
         exact_values, nudged_values = self._exact(inputs, nudge_seed)
+        inputs_max = tolerance.input_scale(inputs)
         outputs = [
             self._expected(
                 n,
                 exact_values[i] if exact_values is not None else None,
                 nudged_values[i] if nudged_values is not None else None,
+                inputs_max,
             )
             for i, n in enumerate(native_values)
         ]
@@ -192,7 +194,7 @@ class Reference:
                 self.exact_error = f"{type(exc).__name__}: {exc}"
         return None, None
 
-    def _expected(self, native: Any, exact: Any, nudged: Any) -> ExpectedOutput:
+    def _expected(self, native: Any, exact: Any, nudged: Any, inputs_max: float) -> ExpectedOutput:
         if not isinstance(native, torch.Tensor):
             return ExpectedOutput(value=native)
         dtype, shape = native.dtype, tuple(native.shape)
@@ -212,9 +214,10 @@ class Reference:
                 torch.view_as_real(expected),
                 [torch.view_as_real(n) for n in natives],
                 torch.view_as_real(native).dtype,
+                inputs_max,
             )
         else:
-            calibration = tolerance.calibrate(expected, natives, dtype)
+            calibration = tolerance.calibrate(expected, natives, dtype, inputs_max)
         return ExpectedOutput(None, expected, dtype, shape, calibration)
 
 
