@@ -334,27 +334,14 @@ class RecordingKernel final : public Kernel {
   int launches_ = 0;
 };
 
-class RecordingLibrary final : public Library {
+class RecordingLibrary final : public EagerLibrary {
  public:
   RecordingLibrary(const ParsedSource& parsed, KernelLimits limits, BindPolicy policy) {
     structs_ = parsed.structs;
     for (const KernelSignature& sig : parsed.kernels) {
-      names_.push_back(sig.name);
-      kernels_[sig.name] = std::make_shared<RecordingKernel>(sig, limits, policy);
+      add_kernel(sig.name, std::make_shared<RecordingKernel>(sig, limits, policy));
     }
   }
-  std::vector<std::string> kernel_names() const override { return names_; }
-  std::shared_ptr<Kernel> kernel(const std::string& name) override {
-    auto it = kernels_.find(name);
-    if (it != kernels_.end()) return it->second;
-    std::string known;
-    for (const std::string& n : names_) known += (known.empty() ? "" : ", ") + n;
-    throw ArgumentError("no kernel named '" + name + "' in this library; it has: " + (known.empty() ? "(none)" : known));
-  }
-
- private:
-  std::vector<std::string> names_;
-  std::map<std::string, std::shared_ptr<RecordingKernel>> kernels_;
 };
 
 MemoryKind memory_kind(const std::string& name) {

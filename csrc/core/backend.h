@@ -67,6 +67,28 @@ class Library {
   throw ArgumentError("no kernel named '" + name + "' in this library; it has: " + (list.empty() ? "(none)" : list));
 }
 
+// A Library whose kernels are all made when it is loaded (the sim, CUDA, the recording double),
+// kept in source order. Metal builds pipelines on first use and implements Library itself.
+class EagerLibrary : public Library {
+ public:
+  std::vector<std::string> kernel_names() const override { return names_; }
+  std::shared_ptr<Kernel> kernel(const std::string& name) override {
+    auto it = kernels_.find(name);
+    if (it == kernels_.end()) throw_unknown_kernel(name, names_);
+    return it->second;
+  }
+
+ protected:
+  void add_kernel(const std::string& name, std::shared_ptr<Kernel> kernel) {
+    names_.push_back(name);
+    kernels_.emplace(name, std::move(kernel));
+  }
+
+ private:
+  std::vector<std::string> names_;  // in source order
+  std::map<std::string, std::shared_ptr<Kernel>> kernels_;
+};
+
 // Measures elapsed time of the work submitted between start() and stop() on the backend's
 // queue/stream. `method()` says how: "cuda-events", "metal-gpu-timestamps",
 // "metal-command-buffer", "cpu-clock (sim: not a performance measure)".

@@ -8,7 +8,7 @@
 namespace metalrt::cuda {
 namespace {
 
-class CudaLibrary final : public Library {
+class CudaLibrary final : public EagerLibrary {
  public:
   CudaLibrary(std::shared_ptr<Module> module, const ParsedSource& parsed,
               const std::map<std::string, std::string>& lowered) {
@@ -23,22 +23,9 @@ class CudaLibrary final : public Library {
                              sig.name_expression + "' (the cache entry or the compile missed it)");
         symbol = it->second;
       }
-      names_.push_back(sig.name);
-      kernels_.emplace(sig.name, std::make_shared<CudaKernel>(sig, module, symbol));
+      add_kernel(sig.name, std::make_shared<CudaKernel>(sig, module, symbol));
     }
   }
-
-  std::vector<std::string> kernel_names() const override { return names_; }
-
-  std::shared_ptr<Kernel> kernel(const std::string& name) override {
-    auto it = kernels_.find(name);
-    if (it != kernels_.end()) return it->second;
-    throw_unknown_kernel(name, names_);
-  }
-
- private:
-  std::vector<std::string> names_;  // in source order
-  std::map<std::string, std::shared_ptr<CudaKernel>> kernels_;
 };
 
 }  // namespace

@@ -13,7 +13,7 @@ namespace metalrt::sim {
 
 namespace {
 
-class SimLibrary final : public Library {
+class SimLibrary final : public EagerLibrary {
  public:
   SimLibrary(std::shared_ptr<const LoadedLibrary> library, const ParsedSource& parsed) {
     structs_ = parsed.structs;
@@ -29,22 +29,9 @@ class SimLibrary final : public Library {
         throw CompileError("[metalrt.sim] kernel '" + sig.name + "': the compiled entry takes " +
                            std::to_string(desc->nparams) + " parameters but the source declares " +
                            std::to_string(sig.params.size()) + " (a bug in the sim's front end)");
-      names_.push_back(sig.name);
-      kernels_.emplace(sig.name, std::make_shared<SimKernel>(sig, library, desc));
+      add_kernel(sig.name, std::make_shared<SimKernel>(sig, library, desc));
     }
   }
-
-  std::vector<std::string> kernel_names() const override { return names_; }
-
-  std::shared_ptr<Kernel> kernel(const std::string& name) override {
-    auto it = kernels_.find(name);
-    if (it != kernels_.end()) return it->second;
-    throw_unknown_kernel(name, names_);
-  }
-
- private:
-  std::vector<std::string> names_;  // in source order
-  std::map<std::string, std::shared_ptr<SimKernel>> kernels_;
 };
 
 class SimTimer final : public Timer {
