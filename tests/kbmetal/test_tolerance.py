@@ -194,3 +194,11 @@ def test_the_reference_rounding_floor_still_fails_zeros_and_half_precision():
     assert not tolerance.compare(0, zeros, expected, natives, torch.float32, calibration=calibration).passed
     half = torch.nn.functional.gelu(x.half()).float()
     assert not tolerance.compare(0, half, expected, natives, torch.float32, calibration=calibration).passed
+
+
+def test_input_scale_is_the_largest_finite_floating_input():
+    inf, nan = float("inf"), float("nan")
+    inputs = [torch.tensor([-3.0, 2.0]), torch.tensor([1.0, nan, -5.0]), torch.tensor([inf, 7.0]),
+              torch.tensor([1, 90]), 4.0]
+    assert tolerance.input_scale(inputs) == 7.0
+    assert tolerance.input_scale([torch.empty(0), 3]) == 0.0

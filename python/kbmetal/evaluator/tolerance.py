@@ -136,9 +136,12 @@ def input_scale(inputs) -> float:
     scale = 0.0
     for x in inputs:
         if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel():
-            a = x.detach().abs()
-            a = a.masked_fill(~torch.isfinite(a), 0.0)
-            scale = max(scale, float(a.max()))
+            low, high = torch.aminmax(x.detach())  # no copy of x (inputs reach gigabytes)
+            largest = max(-float(low), float(high))
+            if not math.isfinite(largest):  # a NaN or an infinity among them: the finite ones
+                a = x.detach().abs()
+                largest = float(a.masked_fill_(~torch.isfinite(a), 0.0).max())
+            scale = max(scale, largest)
     return scale
 
 
