@@ -178,9 +178,6 @@ class OpProfile:
     def compute_ops(self) -> dict[str, OpStats]:
         return {name: s for name, s in self.ops.items() if s.family != "free"}
 
-    def heavy_ops(self) -> dict[str, OpStats]:
-        return {name: s for name, s in self.ops.items() if s.family in HEAVY_FAMILIES}
-
     def compute_ms(self) -> float:
         return sum(s.ms for s in self.compute_ops().values())
 

@@ -104,10 +104,6 @@ def output_scale(expected: torch.Tensor) -> float:
     return rms if rms > 0 else 1.0
 
 
-def _clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high)
-
-
 @dataclass(frozen=True)
 class Calibration:
     atol: float
