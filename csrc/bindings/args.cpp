@@ -159,15 +159,19 @@ void find_exchange_api(const py::object& torch, Torch* t) {
   else Py_XDECREF(parameter);
 }
 
+// The module `name` if something already imported it, else a null object: the bindings never
+// import torch or NumPy themselves.
+py::object imported_module(const char* name) {
+  PyObject* mod = PyImport_GetModule(py::str(name).ptr());
+  if (!mod) PyErr_Clear();
+  return py::reinterpret_steal<py::object>(mod);
+}
+
 const Torch* torch() {
   static Torch* loaded = nullptr;
   if (loaded) return loaded;
-  PyObject* mod = PyImport_GetModule(py::str("torch").ptr());
-  if (!mod) {
-    PyErr_Clear();
-    return nullptr;
-  }
-  py::object torch = py::reinterpret_steal<py::object>(mod);
+  py::object torch = imported_module("torch");
+  if (!torch) return nullptr;
   if (!py::hasattr(torch, "Tensor") || !py::hasattr(torch, "strided")) return nullptr;  // still importing
   auto* t = new Torch();
   t->tensor = reinterpret_cast<PyTypeObject*>(py::object(torch.attr("Tensor")).release().ptr());
@@ -190,13 +194,8 @@ const Torch* torch() {
 PyTypeObject* numpy_generic() {
   static PyTypeObject* generic = nullptr;
   if (generic) return generic;
-  PyObject* mod = PyImport_GetModule(py::str("numpy").ptr());
-  if (!mod) {
-    PyErr_Clear();
-    return nullptr;
-  }
-  py::object np = py::reinterpret_steal<py::object>(mod);
-  if (!py::hasattr(np, "generic")) return nullptr;
+  py::object np = imported_module("numpy");
+  if (!np || !py::hasattr(np, "generic")) return nullptr;
   generic = reinterpret_cast<PyTypeObject*>(py::object(np.attr("generic")).release().ptr());
   return generic;
 }
