@@ -56,8 +56,8 @@ def test_runtime_error_shows_the_end_of_the_traceback_and_heldout_a_hint():
 
 def test_correct_kernel_gets_its_speed_and_where_the_time_goes():
     verdict = _verdict(passed=True, stage="complete", margin=0.02,
-                       timing=_timing(0.5, profile=[{"name": "relu_f32", "ms": 0.4, "launches": 1},
-                                                    {"name": "copy", "ms": 0.1}]),
+                       timing=_timing(0.5, profile=[{"kernel": "relu_f32", "total_ms": 0.4, "count": 1},
+                                                    {"kernel": "copy", "total_ms": 0.1}]),
                        baselines={"eager": _timing(0.75, "eager"), "compile": _timing(0.4, "compile")},
                        ops={"custom_share": 0.6, "torch_compute_ms": 0.2, "ops": {"add": {}}})
     text = describe(verdict, attempt=3, roofline=Roofline(bytes=400_000_000, flops=100_000_000, peak_bandwidth_gbs=1000))

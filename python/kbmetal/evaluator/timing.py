@@ -66,9 +66,9 @@ class DeviceTiming:
 
 
 def profile_call(fn: Callable[[], Any], synchronize: Callable[[], None]) -> tuple[Any, list[dict[str, Any]]]:
-    """One call of `fn` under `metalrt.profile()`: its result and, per kernel, the launches and
-    their GPU time (CUDA events, Metal command buffers; host wall time on the sim), the most
-    expensive first. Feedback for the next attempt, never part of a verdict: the call is not one
+    """One call of `fn` under `metalrt.profile()`: its result and the profile's summary (per
+    kernel: count, total_ms, mean_ms and the clock: CUDA events, Metal command buffers, host wall
+    time on the sim), the most expensive first. Feedback for the next attempt, never part of a verdict: the call is not one
     of the timed runs (the profile's events would sit inside the timed interval). Without
     metalrt, or with a profile already active (candidate code left one open), the list is empty."""
     try:
@@ -84,11 +84,7 @@ def profile_call(fn: Callable[[], Any], synchronize: Callable[[], None]) -> tupl
         synchronize()
     finally:
         session.__exit__(None, None, None)
-    return result, [
-        {"kernel": s["kernel"], "backend": s["backend"], "count": s["count"], "ms": s["total_ms"],
-         "mean_ms": s["mean_ms"], "clock": s["clock"]}
-        for s in session.summary()
-    ]
+    return result, session.summary()
 
 
 def _metalrt_synchronize(backend: str) -> Callable[[], None]:

@@ -123,9 +123,9 @@ def _speed(verdict: Verdict, roofline: Roofline | None) -> list[str]:
 
 
 def _profile_entry(entry: dict[str, Any]) -> tuple[str, float | None, Any]:
-    name = entry.get("name") or entry.get("kernel") or "?"
-    ms = entry.get("ms", entry.get("median_ms", entry.get("time_ms")))
-    return str(name), float(ms) if isinstance(ms, (int, float)) else None, entry.get("launches", entry.get("count"))
+    """A row of metalrt.Profile.summary(), as the verdict stores it."""
+    ms = entry.get("total_ms")
+    return str(entry.get("kernel") or "?"), float(ms) if isinstance(ms, (int, float)) else None, entry.get("count")
 
 
 def _where_time_goes(verdict: Verdict, roofline: Roofline | None) -> list[str]:
