@@ -27,8 +27,7 @@ Importing this package loads no SDK: a provider's SDK is imported when a model o
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "generate": ("kbmetal.generate.api", "generate"),
@@ -52,14 +51,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazy names, listed once
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module), attribute)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kbmetal.generate' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
